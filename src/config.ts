@@ -1,0 +1,72 @@
+// The server's configuration, parsed once from the environment into a typed object. Nothing else reads process.env.
+import path from 'node:path';
+import { z } from 'zod';
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  ISSUER: z.string().url().optional(),
+  AGENTAUTH_DATA_DIR: z.string().min(1).default('.agentauth'),
+  AGENTAUTH_BOOTSTRAP_ADMIN_KEY: z.string().min(32).optional(),
+  AGENTAUTH_KEK: z.string().optional(),
+  AGENTAUTH_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  AGENTAUTH_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  AGENTAUTH_SWEEP_INTERVAL_S: z.coerce.number().int().min(1).default(300),
+  AGENTAUTH_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+});
+
+export type Config = {
+  /** Connection string of an external PostgreSQL server; undefined means: run the embedded server. */
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  /** The issuer identifier; explicit, or derived from the port (resolved after listen when PORT=0). */
+  issuer: string | undefined;
+  dataDir: string;
+  bootstrapAdminKey: string | undefined;
+  kek: string | undefined;
+  trustProxy: boolean;
+  shutdownGraceMs: number;
+  sweepIntervalSeconds: number;
+  dbPoolSize: number;
+  logLevel: (typeof logLevels)[number];
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const parsed = envSchema.safeParse(emptyAsUnset(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (e.DATABASE_URL !== undefined && e.AGENTAUTH_KEK === undefined) {
+    throw new ConfigError('AGENTAUTH_KEK is required when DATABASE_URL is set (it encrypts signing keys at rest)');
+  }
+  return {
+    databaseUrl: e.DATABASE_URL,
+    port: e.PORT,
+    host: e.HOST,
+    issuer: e.ISSUER?.replace(/\/$/, ''),
+    dataDir: path.resolve(cwd, e.AGENTAUTH_DATA_DIR),
+    bootstrapAdminKey: e.AGENTAUTH_BOOTSTRAP_ADMIN_KEY,
+    kek: e.AGENTAUTH_KEK,
+    trustProxy: e.AGENTAUTH_TRUST_PROXY === 'true',
+    shutdownGraceMs: e.AGENTAUTH_SHUTDOWN_GRACE_MS,
+    sweepIntervalSeconds: e.AGENTAUTH_SWEEP_INTERVAL_S,
+    dbPoolSize: e.AGENTAUTH_DB_POOL_SIZE,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** `FOO=` in a shell or .env file means "not set", not "set to the empty string". */
+function emptyAsUnset(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''));
+}

@@ -1,0 +1,49 @@
+// The one PostgreSQL connection pool of a process, shared by Prisma (all stores) and the health check.
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaClient } from '../../generated/prisma/client.js';
+import type { Logger } from '../observability/logger.js';
+
+export { PrismaClient };
+
+export type Database = {
+  prisma: PrismaClient;
+  pool: pg.Pool;
+  /** Resolves when the database answers a trivial query within the timeout; rejects otherwise. */
+  ping(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+};
+
+export function connectDatabase(url: string, log: Logger, poolSize = 10): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'agentauth',
+  });
+  // An idle connection dying (database restart, network blip) must not crash the process: the pool drops that
+  // connection and opens a new one on the next query.
+  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+
+  return {
+    prisma,
+    pool,
+    async ping(timeoutMs = 2_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`database did not answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([pool.query('SELECT 1'), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// The HTTP edge: one Koa application with the project's own routes and oidc-provider mounted under the issuer's
+// path. Body parsing belongs to each route of ours, never in front of the provider (it parses its own bodies).
+import Koa from 'koa';
+import mount from 'koa-mount';
+import type Provider from 'oidc-provider';
+import type { Logger } from '../observability/logger.js';
+import { healthRoutes } from './health.js';
+import { requestContext, type RequestState } from './request-context.js';
+
+export type AppDependencies = {
+  provider: Provider;
+  issuer: URL;
+  log: Logger;
+  ping: () => Promise<void>;
+  trustProxy: boolean;
+};
+
+export function createApp(deps: AppDependencies): Koa<RequestState> {
+  const app = new Koa<RequestState>({ proxy: deps.trustProxy });
+  // Koa prints unhandled errors to stderr by default; ours go to the structured log without request data.
+  app.silent = true;
+  app.on('error', (error: Error & { status?: number; expose?: boolean }) => {
+    if (error.status && error.status < 500) return;
+    deps.log.error({ err: { name: error.name, message: error.message, stack: error.stack } }, 'unhandled request error');
+  });
+
+  app.use(requestContext(deps.log));
+  app.use(securityHeaders());
+  app.use(healthRoutes(deps.ping));
+  const prefix = deps.issuer.pathname.replace(/\/$/, '');
+  app.use(authorizationServerMetadata(prefix));
+  app.use(prefix ? mount(prefix, deps.provider) : mount(deps.provider));
+  return app;
+}
+
+/**
+ * RFC 8414 metadata is the provider's discovery document under the RFC 8414 well-known name (inserted before the
+ * issuer's path, and also accepted under it as many clients look there).
+ */
+function authorizationServerMetadata(prefix: string): Koa.Middleware {
+  const names = new Set([`/.well-known/oauth-authorization-server${prefix}`, `${prefix}/.well-known/oauth-authorization-server`]);
+  return async (ctx, next) => {
+    if (names.has(ctx.path)) ctx.path = `${prefix}/.well-known/openid-configuration`;
+    await next();
+  };
+}
+
+function securityHeaders(): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    if (!ctx.response.get('Content-Security-Policy')) ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+  };
+}

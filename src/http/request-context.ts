@@ -1,0 +1,28 @@
+// Gives every request an id (honouring a well-formed inbound X-Request-Id) and writes one access-log line per
+// request. The logged path omits the query string: authorization requests carry codes and state there.
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from '../observability/logger.js';
+
+const INBOUND_ID = /^[A-Za-z0-9._-]{8,128}$/;
+
+export type RequestState = { requestId: string; log: Logger };
+
+export function requestContext(log: Logger): Middleware<RequestState> {
+  return async (ctx, next) => {
+    const inbound = ctx.get('x-request-id');
+    const requestId = INBOUND_ID.test(inbound) ? inbound : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.state.log = log.child({ request_id: requestId });
+    ctx.set('X-Request-Id', requestId);
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      ctx.state.log.info(
+        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10, ip: ctx.ip },
+        'request',
+      );
+    }
+  };
+}

@@ -1,0 +1,102 @@
+// The composition root: turns a Config into a running server (database, migrations, keys, provider, HTTP) and
+// back down again. `main.ts` calls it for `npm start`; tests call it to run real servers in-process.
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { connectDatabase, type Database } from './db/client.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
+import { applyMigrations } from './db/migrate.js';
+import { createApp } from './http/app.js';
+import { loadKek } from './keys/kek.js';
+import { ensureKeys, loadKeys } from './keys/key-store.js';
+import { createAdapterFactory, sweepExpiredPayloads } from './oauth/adapter.js';
+import { createProvider } from './oauth/provider.js';
+import type { Logger } from './observability/logger.js';
+
+export type RunningServer = {
+  url: string;
+  issuer: string;
+  db: Database;
+  /** Stops accepting connections, lets in-flight requests finish (up to the grace period), then releases everything. */
+  close(): Promise<void>;
+};
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const cleanup: Array<() => Promise<void>> = [];
+  try {
+    let databaseUrl = config.databaseUrl;
+    if (databaseUrl === undefined) {
+      const embedded: EmbeddedDatabase = await startEmbeddedDatabase(config.dataDir, log);
+      cleanup.unshift(() => embedded.stop());
+      databaseUrl = embedded.url;
+    }
+
+    await applyMigrations(databaseUrl, log);
+
+    const db = connectDatabase(databaseUrl, log, config.dbPoolSize);
+    cleanup.unshift(() => db.close());
+
+    const kek = await loadKek(config.kek, config.dataDir);
+    await ensureKeys(db.prisma, kek);
+    const keys = await loadKeys(db.prisma, kek);
+
+    // Listening comes before the provider exists because the default issuer names the bound port (PORT=0 picks
+    // one); until the app is ready every request gets 503 rather than a hang.
+    let handle: http.RequestListener = (_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"status":"starting"}');
+    };
+    const httpServer = http.createServer((req, res) => handle(req, res));
+    httpServer.keepAliveTimeout = 5_000;
+    httpServer.listen(config.port, config.host);
+    await once(httpServer, 'listening');
+    const { port } = httpServer.address() as AddressInfo;
+    cleanup.unshift(() => closeHttpServer(httpServer, config.shutdownGraceMs));
+    const issuer = config.issuer ?? `http://localhost:${port}`;
+
+    const provider = createProvider({
+      issuer,
+      adapter: createAdapterFactory(db.prisma),
+      signingKeys: keys.signing,
+      cookieKeys: keys.cookie,
+      trustProxy: config.trustProxy,
+    });
+    const app = createApp({ provider, issuer: new URL(issuer), log, ping: () => db.ping(), trustProxy: config.trustProxy });
+    handle = app.callback();
+
+    const sweeper = setInterval(() => {
+      sweepExpiredPayloads(db.prisma)
+        .then((count) => count > 0 && log.debug({ count }, 'swept expired oidc payloads'))
+        .catch((error: unknown) => log.warn({ err: error }, 'sweeping expired payloads failed'));
+    }, config.sweepIntervalSeconds * 1000);
+    sweeper.unref();
+    cleanup.unshift(async () => clearInterval(sweeper));
+
+    log.info({ issuer, port }, 'agentauth listening');
+    return {
+      url: `http://127.0.0.1:${port}`,
+      issuer,
+      db,
+      close: () => runAll(cleanup, log),
+    };
+  } catch (error) {
+    await runAll(cleanup, log);
+    throw error;
+  }
+}
+
+async function runAll(steps: Array<() => Promise<void>>, log: Logger): Promise<void> {
+  for (const step of steps.splice(0)) {
+    await step().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
+  }
+}
+
+/** Graceful close: no new connections, idle keep-alive sockets closed, busy ones get `graceMs` to finish. */
+async function closeHttpServer(server: http.Server, graceMs: number): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}

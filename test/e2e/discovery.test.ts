@@ -1,0 +1,63 @@
+// The server's public face: discovery documents (OIDC and RFC 8414), the JWKS they point at, health endpoints.
+import { createLocalJWKSet } from 'jose';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+async function getJson(path: string): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${server.url}${path}`);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+}
+
+describe('discovery', () => {
+  it('serves OpenID Connect discovery naming the issuer and its endpoints', async () => {
+    const { status, body } = await getJson('/.well-known/openid-configuration');
+    expect(status).toBe(200);
+    expect(body.issuer).toBe(server.issuer);
+    expect(body.jwks_uri).toBe(`${server.issuer}/jwks`);
+    expect(body.token_endpoint).toBe(`${server.issuer}/token`);
+    expect(body.authorization_endpoint).toBe(`${server.issuer}/auth`);
+    expect(body.code_challenge_methods_supported).toEqual(['S256']);
+    expect(body.response_types_supported).toEqual(['code']);
+  });
+
+  it('serves the same metadata at the RFC 8414 well-known location', async () => {
+    const oidc = await getJson('/.well-known/openid-configuration');
+    const rfc8414 = await getJson('/.well-known/oauth-authorization-server');
+    expect(rfc8414.status).toBe(200);
+    expect(rfc8414.body).toEqual(oidc.body);
+  });
+
+  it('publishes the current and the next ES256 signing key, without private parts', async () => {
+    const { status, body } = await getJson('/jwks');
+    expect(status).toBe(200);
+    const keys = body.keys as Array<Record<string, unknown>>;
+    expect(keys).toHaveLength(2);
+    for (const key of keys) {
+      expect(key).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig', kid: expect.any(String) });
+      expect(key).not.toHaveProperty('d');
+    }
+    expect(() => createLocalJWKSet(body as never)).not.toThrow();
+  });
+});
+
+describe('health', () => {
+  it('answers /healthz and /readyz while the database is up', async () => {
+    await expect(getJson('/healthz')).resolves.toMatchObject({ status: 200, body: { status: 'ok' } });
+    await expect(getJson('/readyz')).resolves.toMatchObject({ status: 200, body: { status: 'ready' } });
+  });
+
+  it('gives every response a request id, echoing a well-formed inbound one', async () => {
+    const own = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'trace-abc-12345' } });
+    expect(own.headers.get('x-request-id')).toBe('trace-abc-12345');
+    const bad = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'no spaces <allowed>' } });
+    expect(bad.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
