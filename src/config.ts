@@ -16,6 +16,9 @@ const envSchema = z.object({
   AGENTAUTH_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   AGENTAUTH_SWEEP_INTERVAL_S: z.coerce.number().int().min(1).default(300),
   AGENTAUTH_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  AGENTAUTH_ACCESS_TOKEN_TTL: z.coerce.number().int().min(30).max(3600).default(300),
+  AGENTAUTH_REFRESH_TOKEN_TTL: z.coerce.number().int().min(60).max(90 * 86400).default(14 * 86400),
+  AGENTAUTH_SESSION_TTL: z.coerce.number().int().min(60).max(30 * 86400).default(86400),
   LOG_LEVEL: z.enum(logLevels).default('info'),
 });
 
@@ -33,6 +36,11 @@ export type Config = {
   shutdownGraceMs: number;
   sweepIntervalSeconds: number;
   dbPoolSize: number;
+  /** Seconds. Access tokens without a resource (userinfo only); resource servers set their own, capped at 3600. */
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  /** Seconds a human's login session lasts. */
+  sessionTtl: number;
   logLevel: (typeof logLevels)[number];
 };
 
@@ -62,6 +70,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     shutdownGraceMs: e.AGENTAUTH_SHUTDOWN_GRACE_MS,
     sweepIntervalSeconds: e.AGENTAUTH_SWEEP_INTERVAL_S,
     dbPoolSize: e.AGENTAUTH_DB_POOL_SIZE,
+    accessTokenTtl: e.AGENTAUTH_ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.AGENTAUTH_REFRESH_TOKEN_TTL,
+    sessionTtl: e.AGENTAUTH_SESSION_TTL,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -9,15 +9,24 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
 import { createApp } from './http/app.js';
 import { loadKek } from './keys/kek.js';
-import { ensureKeys, loadKeys } from './keys/key-store.js';
+import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
+import { createClientStore, type ClientStore } from './clients/client-store.js';
+import { createUserStore, type UserStore } from './humans/user-store.js';
 import { createAdapterFactory, sweepExpiredPayloads } from './oauth/adapter.js';
+import { createResourceStore, type ResourceStore } from './resources/resource-store.js';
+import { createSecretHasher } from './secrets/secret-hasher.js';
+import { createTokenRecorder } from './tokens/token-recorder.js';
 import { createProvider } from './oauth/provider.js';
+import { ProviderHost } from './oauth/provider-host.js';
 import type { Logger } from './observability/logger.js';
 
 export type RunningServer = {
   url: string;
   issuer: string;
   db: Database;
+  /** The stores this server runs on (the admin CLI and tests use the same ones). */
+  stores: { clients: ClientStore; resources: ResourceStore; users: UserStore };
+  provider: ProviderHost;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), then releases everything. */
   close(): Promise<void>;
 };
@@ -54,14 +63,36 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     cleanup.unshift(() => closeHttpServer(httpServer, config.shutdownGraceMs));
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
-    const provider = createProvider({
-      issuer,
-      adapter: createAdapterFactory(db.prisma),
-      signingKeys: keys.signing,
-      cookieKeys: keys.cookie,
-      trustProxy: config.trustProxy,
-    });
-    const app = createApp({ provider, issuer: new URL(issuer), log, ping: () => db.ping(), trustProxy: config.trustProxy });
+    const secrets = createSecretHasher(kek);
+    const clients = createClientStore(db.prisma, secrets);
+    const resources = createResourceStore(db.prisma);
+    const users = createUserStore(db.prisma);
+    const recorder = createTokenRecorder(db.prisma, secrets.hash);
+    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, alsoWrite: recorder.alsoWrite });
+    const issuerUrl = new URL(issuer);
+    const prefix = issuerUrl.pathname.replace(/\/$/, '');
+    const buildProvider = (keySet: KeySet) =>
+      createProvider({
+        issuer,
+        adapter,
+        signingKeys: keySet.signing,
+        cookieKeys: keySet.cookie,
+        trustProxy: config.trustProxy,
+        secrets,
+        resources,
+        findAccount: (_ctx, id) => users.findAccount(id),
+        interactions: { url: (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}` },
+        recordJwt: recorder.recordJwt,
+        log,
+        ttl: {
+          accessToken: config.accessTokenTtl,
+          refreshToken: config.refreshTokenTtl,
+          session: config.sessionTtl,
+          grant: config.refreshTokenTtl,
+        },
+      });
+    const provider = new ProviderHost(buildProvider(keys), prefix);
+    const app = createApp({ provider, issuer: issuerUrl, log, ping: () => db.ping(), trustProxy: config.trustProxy });
     handle = app.callback();
 
     const sweeper = setInterval(() => {
@@ -77,6 +108,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       url: `http://127.0.0.1:${port}`,
       issuer,
       db,
+      stores: { clients, resources, users },
+      provider,
       close: () => runAll(cleanup, log),
     };
   } catch (error) {

@@ -1,14 +1,13 @@
 // The HTTP edge: one Koa application with the project's own routes and oidc-provider mounted under the issuer's
 // path. Body parsing belongs to each route of ours, never in front of the provider (it parses its own bodies).
 import Koa from 'koa';
-import mount from 'koa-mount';
-import type Provider from 'oidc-provider';
+import type { ProviderHost } from '../oauth/provider-host.js';
 import type { Logger } from '../observability/logger.js';
 import { healthRoutes } from './health.js';
 import { requestContext, type RequestState } from './request-context.js';
 
 export type AppDependencies = {
-  provider: Provider;
+  provider: ProviderHost;
   issuer: URL;
   log: Logger;
   ping: () => Promise<void>;
@@ -29,7 +28,7 @@ export function createApp(deps: AppDependencies): Koa<RequestState> {
   app.use(healthRoutes(deps.ping));
   const prefix = deps.issuer.pathname.replace(/\/$/, '');
   app.use(authorizationServerMetadata(prefix));
-  app.use(prefix ? mount(prefix, deps.provider) : mount(deps.provider));
+  app.use(deps.provider.middleware());
   return app;
 }
 

@@ -5,37 +5,57 @@
 // - `find` never returns an expired row (expiry is checked in the query, not left to the sweeper);
 // - `consume` is one conditional UPDATE: of two concurrent redemptions of one code or refresh token exactly one
 //   wins, the other gets `invalid_grant` (oidc-provider itself only checks `consumed` before consuming);
-// - `revokeByGrantId` is one DELETE per model.
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+// - `revokeByGrantId` is one DELETE per model;
+// - rows keyed by a bearer secret (token values, codes, session ids) are stored under the keyed hash of the key, so
+//   the table never holds a usable token;
+// - clients are not rows here: `Client` lookups read the client registry (src/clients/).
+import { errors, type Adapter, type AdapterPayload, type ClientMetadata } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
+
+/** Models whose id is a secret that a client or browser presents. */
+const BEARER = new Set([
+  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'DeviceCode', 'BackchannelAuthenticationRequest',
+  'Session', 'InitialAccessToken', 'RegistrationAccessToken',
+]);
 
 /** Models whose consumption is a one-time redemption; a lost race is the client's error, not the server's. */
 const REDEEMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
-export type AdapterFactory = new (model: string) => Adapter;
+export type AdapterFactory = (model: string) => Adapter;
 
-export function createAdapterFactory(prisma: PrismaClient): AdapterFactory {
-  return class PrismaAdapter implements Adapter {
-    constructor(private readonly model: string) {}
+export type AdapterOptions = {
+  /** Keyed hash for bearer ids (HMAC-SHA-256 under a server key). */
+  hashId: (id: string) => string;
+  clients: { findMetadata(clientId: string): Promise<ClientMetadata | undefined> };
+  /**
+   * Writes that must commit together with a newly stored payload (the issued-token record and its audit event);
+   * given the stored (hashed) id.
+   */
+  alsoWrite?: (model: string, storedId: string, payload: AdapterPayload) => Prisma.PrismaPromise<unknown>[];
+};
+
+export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptions): AdapterFactory {
+  const { hashId } = options;
+  const clientAdapter = readOnlyClientAdapter(options.clients);
+
+  class PrismaAdapter implements Adapter {
+    private readonly key: (id: string) => string;
+
+    constructor(private readonly model: string) {
+      this.key = BEARER.has(model) ? hashId : (id) => id;
+    }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      const columns = {
-        payload: payload as Prisma.InputJsonValue,
-        grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
-        userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
-        uid: typeof payload.uid === 'string' ? payload.uid : null,
-        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
-      };
-      await prisma.oidcPayload.upsert({
-        where: { model_id: { model: this.model, id } },
-        create: { model: this.model, id, ...columns },
-        update: columns,
-      });
+      const key = this.key(id);
+      const write = upsertPayload(prisma, this.model, key, payload, expiresIn);
+      const also = options.alsoWrite?.(this.model, key, payload) ?? [];
+      if (also.length === 0) await write;
+      else await prisma.$transaction([write, ...also]);
     }
 
     find(id: string) {
-      return this.findOne({ model: this.model, id });
+      return this.findOne({ model: this.model, id: this.key(id) });
     }
 
     findByUserCode(userCode: string) {
@@ -48,7 +68,7 @@ export function createAdapterFactory(prisma: PrismaClient): AdapterFactory {
 
     async consume(id: string): Promise<void> {
       const { count } = await prisma.oidcPayload.updateMany({
-        where: { model: this.model, id, consumedAt: null },
+        where: { model: this.model, id: this.key(id), consumedAt: null },
         data: { consumedAt: new Date() },
       });
       if (count === 0 && REDEEMABLE.has(this.model)) {
@@ -57,7 +77,7 @@ export function createAdapterFactory(prisma: PrismaClient): AdapterFactory {
     }
 
     async destroy(id: string): Promise<void> {
-      await prisma.oidcPayload.deleteMany({ where: { model: this.model, id } });
+      await prisma.oidcPayload.deleteMany({ where: { model: this.model, id: this.key(id) } });
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
@@ -73,6 +93,42 @@ export function createAdapterFactory(prisma: PrismaClient): AdapterFactory {
       const payload = row.payload as AdapterPayload;
       return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
     }
+  }
+
+  // oidc-provider calls a non-constructable factory as a function, once per model.
+  return (model: string): Adapter => (model === 'Client' ? clientAdapter : new PrismaAdapter(model));
+}
+
+/** The write that stores one payload under an already hashed id (also used to persist JWT access tokens). */
+export function upsertPayload(prisma: PrismaClient, model: string, storedId: string, payload: AdapterPayload, expiresIn?: number) {
+  const columns = {
+    payload: payload as Prisma.InputJsonValue,
+    grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
+    userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
+    uid: typeof payload.uid === 'string' ? payload.uid : null,
+    expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+  };
+  return prisma.oidcPayload.upsert({
+    where: { model_id: { model, id: storedId } },
+    create: { model, id: storedId, ...columns },
+    update: columns,
+    select: { id: true },
+  });
+}
+
+/** Clients are registered through the CLI and the admin API, never by oidc-provider itself. */
+function readOnlyClientAdapter(clients: AdapterOptions['clients']): Adapter {
+  const refuse = async () => {
+    throw new Error('clients are managed through the client registry, not oidc-provider');
+  };
+  return {
+    find: async (id) => clients.findMetadata(id),
+    findByUid: async () => undefined,
+    findByUserCode: async () => undefined,
+    upsert: refuse,
+    consume: refuse,
+    destroy: refuse,
+    revokeByGrantId: async () => {},
   };
 }
 

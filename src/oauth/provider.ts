@@ -1,17 +1,48 @@
 // The oidc-provider instance: the OAuth 2.0 / OpenID Connect protocol engine. This file is the documented
-// configuration of what the server speaks; domain decisions live in their own modules and are wired in here.
-import Provider, { type Configuration, type JWK } from 'oidc-provider';
+// configuration of what the server speaks; domain decisions (who a human is, what a resource server accepts, how a
+// token is recorded) live in their own modules and are wired in here.
+import Provider, { errors, type Account, type ClientMetadata, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from '../observability/logger.js';
+import type { ResourceStore } from '../resources/resource-store.js';
+import type { SecretHasher } from '../secrets/secret-hasher.js';
+import { SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
 import type { AdapterFactory } from './adapter.js';
+
+export type InteractionPages = {
+  /** Where login and consent prompts send the browser. */
+  url(ctx: KoaContextWithOIDC, interaction: { uid: string }): string;
+  logoutSource?: NonNullable<NonNullable<Configuration['features']>['rpInitiatedLogout']>['logoutSource'];
+  postLogoutSuccessSource?: NonNullable<NonNullable<Configuration['features']>['rpInitiatedLogout']>['postLogoutSuccessSource'];
+  renderError?: Configuration['renderError'];
+};
 
 export type ProviderOptions = {
   issuer: string;
   adapter: AdapterFactory;
-  /** Private signing keys (JWK), newest first; the first is the one that signs. */
+  /** Private signing keys (JWK): the current one first; keys with key_ops ["verify"] are published, never used. */
   signingKeys: JWK[];
   /** Keys for signed cookies, newest first. */
   cookieKeys: string[];
   trustProxy: boolean;
+  secrets: SecretHasher;
+  resources: ResourceStore;
+  findAccount: (ctx: KoaContextWithOIDC, id: string) => Promise<Account | undefined>;
+  interactions: InteractionPages;
+  /** Called (awaited) for every JWT access token before it is signed: records it. */
+  recordJwt: (ctx: KoaContextWithOIDC, token: IssuedTokenModel, payload: Record<string, unknown>) => Promise<void>;
+  log: Logger;
+  ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
+
+/** The token model instance oidc-provider hands to the JWT customizer. */
+export type IssuedTokenModel = {
+  kind: string;
+  jti: string;
+  constructor: { IN_PAYLOAD: string[] };
+  extra?: Record<string, unknown>;
+} & Record<string, unknown>;
+
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile'];
 
 export function createProvider(options: ProviderOptions): Provider {
   const configuration: Configuration = {
@@ -22,22 +53,113 @@ export function createProvider(options: ProviderOptions): Provider {
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
+    findAccount: async (ctx, id) => options.findAccount(ctx, id),
+    scopes: OIDC_SCOPES,
+    claims: { openid: ['sub'], profile: ['name', 'preferred_username'] },
+    // What kind of principal a client is (app or agent): set by the client registry, read when tokens are issued.
+    extraClientMetadata: {
+      properties: ['principal_kind'],
+      validator(_ctx, key, value) {
+        if (key === 'principal_kind' && value !== undefined && value !== 'app' && value !== 'agent') {
+          throw new errors.InvalidClientMetadata('principal_kind must be app or agent');
+        }
+      },
+    },
     clientDefaults: {
       id_token_signed_response_alg: 'ES256',
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    // client_secret_jwt needs the plaintext secret, which is never stored.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     enabledJWA: {
-      idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+      idTokenSigningAlgValues: ['ES256'],
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
     },
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    allowOmittingSingleRegisteredRedirectUri: false,
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      dPoP: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        ...(options.interactions.logoutSource ? { logoutSource: options.interactions.logoutSource } : {}),
+        ...(options.interactions.postLogoutSuccessSource ? { postLogoutSuccessSource: options.interactions.postLogoutSuccessSource } : {}),
+      },
+      resourceIndicators: {
+        enabled: true,
+        // No implicit audience: a token for a resource server is asked for by name.
+        defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
+        useGrantedResource: () => true,
+        getResourceServerInfo: async (ctx, identifier) => {
+          const resource = await options.resources.findByIdentifier(identifier);
+          if (!resource) throw new errors.InvalidTarget(`${identifier} is not a registered resource server`);
+          // A token request names one resource: a scope it does not define is refused, not silently dropped.
+          if (ctx.oidc.route === 'token') {
+            const defined = new Set([...OIDC_SCOPES, ...resource.scopes.map((s) => s.name)]);
+            const requested = typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ').filter(Boolean) : [];
+            const unknown = requested.filter((scope) => !defined.has(scope));
+            if (unknown.length > 0) throw new errors.InvalidScope(`${identifier} defines no scope ${unknown.join(', ')}`, unknown.join(' '));
+          }
+          return {
+            audience: resource.identifier,
+            scope: resource.scopes.map((s) => s.name).join(' '),
+            accessTokenTTL: resource.accessTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
     },
-    pkce: { required: () => true },
-    responseTypes: ['code'],
+    interactions: { url: (ctx, interaction) => options.interactions.url(ctx, interaction) },
+    ...(options.interactions.renderError ? { renderError: options.interactions.renderError } : {}),
+    rotateRefreshToken: true,
+    ttl: {
+      // A resource server's own lifetime wins; tokens without a resource (userinfo only) get the default.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? options.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? options.ttl.accessToken,
+      AuthorizationCode: 60,
+      IdToken: options.ttl.accessToken,
+      RefreshToken: options.ttl.refreshToken,
+      Session: options.ttl.session,
+      Grant: options.ttl.grant,
+      Interaction: 600,
+      BackchannelAuthenticationRequest: 600,
+      DeviceCode: 600,
+    },
+    extraTokenClaims: async (ctx, token) => {
+      const client = ctx.oidc.client as unknown as { principal_kind?: PrincipalKind } | undefined;
+      const subjectKind: PrincipalKind = 'accountId' in token && token.accountId ? 'human' : (client?.principal_kind ?? 'app');
+      return { sub_profile: SUB_PROFILE[subjectKind] };
+    },
+    formats: {
+      customizers: {
+        jwt: async (ctx, token, jwt) => {
+          jwt.header = { ...jwt.header, typ: 'at+jwt' };
+          await options.recordJwt(ctx, token as unknown as IssuedTokenModel, jwt.payload as Record<string, unknown>);
+        },
+      },
+    },
+    // Refresh tokens only where offline access was granted, to clients allowed the grant.
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
   };
+
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+
+  // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {
+    return Promise.resolve(typeof actual === 'string' && options.secrets.verify(actual, this.clientSecret));
+  } as never;
+
+  provider.on('server_error', (_ctx, error) => options.log.error({ err: error }, 'oidc-provider server error'));
   return provider;
 }
+
+export type { ClientMetadata };

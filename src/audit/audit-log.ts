@@ -1,0 +1,43 @@
+// The audit log writer. Every event names who acted and what kind of principal that was (a human, an agent, an
+// app, an admin or the system), the human and agent involved, and the request it came from. Callers that change
+// state pass their transaction, so the event commits (or not) together with the action it describes.
+import type { PrismaClient } from '../db/client.js';
+import type { Prisma } from '../../generated/prisma/client.js';
+
+export type ActorKind = 'human' | 'agent' | 'app' | 'admin' | 'system';
+
+export type AuditEventInput = {
+  action: string;
+  outcome: 'success' | 'failure';
+  actor: { kind: ActorKind; id?: string | undefined };
+  userId?: string | undefined;
+  agentId?: string | undefined;
+  /** The delegation chain, current actor first: [{ sub, kind }]. */
+  actorChain?: Array<{ sub: string; kind: string }> | undefined;
+  clientId?: string | undefined;
+  requestId?: string | undefined;
+  ip?: string | undefined;
+  details?: Record<string, unknown>;
+};
+
+type Writer = Pick<PrismaClient, 'auditEvent'> | Prisma.TransactionClient;
+
+export function auditData(event: AuditEventInput): Prisma.AuditEventCreateManyInput {
+  return {
+    action: event.action,
+    outcome: event.outcome,
+    actorKind: event.actor.kind,
+    actorId: event.actor.id ?? null,
+    userId: event.userId ?? null,
+    agentId: event.agentId ?? null,
+    actorChain: (event.actorChain ?? undefined) as Prisma.InputJsonValue | undefined,
+    clientId: event.clientId ?? null,
+    requestId: event.requestId ?? null,
+    ip: event.ip ?? null,
+    details: (event.details ?? {}) as Prisma.InputJsonValue,
+  };
+}
+
+export async function recordAuditEvent(writer: Writer, event: AuditEventInput): Promise<void> {
+  await writer.auditEvent.create({ data: auditData(event), select: { seq: true } });
+}

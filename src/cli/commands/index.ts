@@ -1,0 +1,6 @@
+// Every CLI command, in the order `agentauth --help` lists them.
+import type { CliCommand } from '../context.js';
+import { clientsCreate } from './clients.js';
+import { resourcesCreate, resourcesList } from './resources.js';
+
+export const commands: CliCommand[] = [clientsCreate, resourcesCreate, resourcesList];

@@ -1,0 +1,78 @@
+// OAuth clients (apps and, later, agents) in PostgreSQL. The stored metadata is what oidc-provider validates and
+// uses; a generated client secret is kept only as its keyed hash and handed to oidc-provider in place of the secret,
+// where `compareClientSecret` (src/oauth/client-secrets.ts) compares against it in constant time.
+import { randomUUID } from 'node:crypto';
+import type { ClientMetadata } from 'oidc-provider';
+import type { PrismaClient } from '../db/client.js';
+import type { Prisma } from '../../generated/prisma/client.js';
+import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
+
+export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export const KEY_AUTH_METHODS = ['private_key_jwt'] as const;
+export const AUTH_METHODS = [...SECRET_AUTH_METHODS, ...KEY_AUTH_METHODS, 'none'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+export type NewApp = {
+  name: string;
+  redirectUris: string[];
+  postLogoutRedirectUris?: string[];
+  grantTypes: string[];
+  authMethod: AuthMethod;
+  jwks?: { keys: unknown[] };
+  /** Scopes the app may ask for; unset means any registered scope. */
+  scope?: string;
+  dpopBoundAccessTokens?: boolean;
+};
+
+export type CreatedClient = { clientId: string; clientSecret?: string };
+
+const usesSecret = (method: string) => (SECRET_AUTH_METHODS as readonly string[]).includes(method);
+
+export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
+  return {
+    async createApp(app: NewApp): Promise<CreatedClient> {
+      const clientId = randomUUID();
+      const clientSecret = usesSecret(app.authMethod) ? generateSecret('aa_cs') : undefined;
+      const metadata: ClientMetadata = {
+        client_id: clientId,
+        client_name: app.name,
+        principal_kind: 'app',
+        redirect_uris: app.redirectUris,
+        post_logout_redirect_uris: app.postLogoutRedirectUris ?? [],
+        grant_types: app.grantTypes,
+        response_types: app.grantTypes.includes('authorization_code') ? ['code'] : [],
+        token_endpoint_auth_method: app.authMethod,
+        ...(app.jwks ? { jwks: app.jwks as ClientMetadata['jwks'] } : {}),
+        ...(app.scope ? { scope: app.scope } : {}),
+        ...(app.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
+      };
+      await prisma.client.create({
+        data: {
+          id: clientId,
+          kind: 'app',
+          name: app.name,
+          metadata: metadata as Prisma.InputJsonValue,
+          secretHash: clientSecret ? secrets.hash(clientSecret) : null,
+        },
+      });
+      return { clientId, ...(clientSecret ? { clientSecret } : {}) };
+    },
+
+    /** The client as oidc-provider takes it, or undefined. The secret's hash stands in for the secret. */
+    async findMetadata(clientId: string): Promise<ClientMetadata | undefined> {
+      const row = await prisma.client.findUnique({ where: { id: clientId }, select: { metadata: true, secretHash: true } });
+      if (!row) return undefined;
+      const metadata = row.metadata as ClientMetadata;
+      return row.secretHash ? { ...metadata, client_secret: row.secretHash } : metadata;
+    },
+
+    /** Replaces the secret; the old one stops working with the next request. Returns the new secret, once. */
+    async rotateSecret(clientId: string): Promise<string> {
+      const clientSecret = generateSecret('aa_cs');
+      await prisma.client.update({ where: { id: clientId }, data: { secretHash: secrets.hash(clientSecret) } });
+      return clientSecret;
+    },
+  };
+}
+
+export type ClientStore = ReturnType<typeof createClientStore>;
