@@ -16,7 +16,9 @@ import { createAdapterFactory, sweepExpiredPayloads } from './oauth/adapter.js';
 import { createResourceStore, type ResourceStore } from './resources/resource-store.js';
 import { createSecretHasher } from './secrets/secret-hasher.js';
 import { createTokenRecorder } from './tokens/token-recorder.js';
+import { jwtTokenHandles } from './oauth/jwt-token-handles.js';
 import { createProvider } from './oauth/provider.js';
+import { createPages } from './pages/index.js';
 import { ProviderHost } from './oauth/provider-host.js';
 import type { Logger } from './observability/logger.js';
 
@@ -68,9 +70,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const resources = createResourceStore(db.prisma);
     const users = createUserStore(db.prisma);
     const recorder = createTokenRecorder(db.prisma, secrets.hash);
-    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, alsoWrite: recorder.alsoWrite });
+    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, alsoWrite: recorder.alsoWrite, alsoRemove: recorder.alsoRemove });
     const issuerUrl = new URL(issuer);
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
+    const pages = createPages({ prefix });
     const buildProvider = (keySet: KeySet) =>
       createProvider({
         issuer,
@@ -81,7 +84,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         secrets,
         resources,
         findAccount: (_ctx, id) => users.findAccount(id),
-        interactions: { url: (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}` },
+        interactions: pages.interactions,
         recordJwt: recorder.recordJwt,
         log,
         ttl: {
@@ -92,7 +95,28 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
       });
     const provider = new ProviderHost(buildProvider(keys), prefix);
-    const app = createApp({ provider, issuer: issuerUrl, log, ping: () => db.ping(), trustProxy: config.trustProxy });
+    // The key set in use; replaced when keys change (rotation), together with the provider built on it.
+    const keyRing = { current: keys };
+    const applyKeys = (next: KeySet) => {
+      keyRing.current = next;
+      provider.replace(buildProvider(next));
+    };
+    void applyKeys;
+    const app = createApp({
+      provider,
+      issuer: issuerUrl,
+      log,
+      ping: () => db.ping(),
+      trustProxy: config.trustProxy,
+      routes: pages.routes,
+      beforeProvider: [
+        jwtTokenHandles({
+          issuer,
+          paths: [`${prefix}/token/introspection`, `${prefix}/token/revocation`],
+          publicJwks: () => keyRing.current.publicJwks,
+        }),
+      ],
+    });
     handle = app.callback();
 
     const sweeper = setInterval(() => {

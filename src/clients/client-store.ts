@@ -22,6 +22,8 @@ export type NewApp = {
   /** Scopes the app may ask for; unset means any registered scope. */
   scope?: string;
   dpopBoundAccessTokens?: boolean;
+  /** For a resource server's own client: the resource identifier whose tokens it may introspect. */
+  resourceServer?: string;
 };
 
 export type CreatedClient = { clientId: string; clientSecret?: string };
@@ -45,6 +47,7 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
         ...(app.jwks ? { jwks: app.jwks as ClientMetadata['jwks'] } : {}),
         ...(app.scope ? { scope: app.scope } : {}),
         ...(app.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
+        ...(app.resourceServer ? { resource_server: app.resourceServer } : {}),
       };
       await prisma.client.create({
         data: {

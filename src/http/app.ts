@@ -12,6 +12,10 @@ export type AppDependencies = {
   log: Logger;
   ping: () => Promise<void>;
   trustProxy: boolean;
+  /** The project's own routes (pages, admin API), served before the provider. */
+  routes: Koa.Middleware[];
+  /** Middleware that must see requests right before the provider does (token handle translation). */
+  beforeProvider?: Koa.Middleware[];
 };
 
 export function createApp(deps: AppDependencies): Koa<RequestState> {
@@ -27,7 +31,9 @@ export function createApp(deps: AppDependencies): Koa<RequestState> {
   app.use(securityHeaders());
   app.use(healthRoutes(deps.ping));
   const prefix = deps.issuer.pathname.replace(/\/$/, '');
+  for (const route of deps.routes) app.use(route);
   app.use(authorizationServerMetadata(prefix));
+  for (const middleware of deps.beforeProvider ?? []) app.use(middleware);
   app.use(deps.provider.middleware());
   return app;
 }

@@ -33,6 +33,11 @@ export type AdapterOptions = {
    * given the stored (hashed) id.
    */
   alsoWrite?: (model: string, storedId: string, payload: AdapterPayload) => Prisma.PrismaPromise<unknown>[];
+  /** Writes that must commit together with removing a payload (by id or by grant): marking records revoked. */
+  alsoRemove?: {
+    byId(model: string, id: string, storedId: string): Prisma.PrismaPromise<unknown>[];
+    byGrant(model: string, grantId: string): Prisma.PrismaPromise<unknown>[];
+  };
 };
 
 export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptions): AdapterFactory {
@@ -48,10 +53,7 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const key = this.key(id);
-      const write = upsertPayload(prisma, this.model, key, payload, expiresIn);
-      const also = options.alsoWrite?.(this.model, key, payload) ?? [];
-      if (also.length === 0) await write;
-      else await prisma.$transaction([write, ...also]);
+      await inTransaction(upsertPayload(prisma, this.model, key, payload, expiresIn), options.alsoWrite?.(this.model, key, payload));
     }
 
     find(id: string) {
@@ -77,11 +79,14 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
     }
 
     async destroy(id: string): Promise<void> {
-      await prisma.oidcPayload.deleteMany({ where: { model: this.model, id: this.key(id) } });
+      const key = this.key(id);
+      const remove = prisma.oidcPayload.deleteMany({ where: { model: this.model, id: key } });
+      await inTransaction(remove, options.alsoRemove?.byId(this.model, id, key));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await prisma.oidcPayload.deleteMany({ where: { model: this.model, grantId } });
+      const remove = prisma.oidcPayload.deleteMany({ where: { model: this.model, grantId } });
+      await inTransaction(remove, options.alsoRemove?.byGrant(this.model, grantId));
     }
 
     private async findOne(where: Prisma.OidcPayloadWhereInput): Promise<AdapterPayload | undefined> {
@@ -93,6 +98,11 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
       const payload = row.payload as AdapterPayload;
       return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
     }
+  }
+
+  async function inTransaction(main: Prisma.PrismaPromise<unknown>, also: Prisma.PrismaPromise<unknown>[] = []): Promise<void> {
+    if (also.length === 0) await main;
+    else await prisma.$transaction([main, ...also]);
   }
 
   // oidc-provider calls a non-constructable factory as a function, once per model.

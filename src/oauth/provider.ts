@@ -56,12 +56,16 @@ export function createProvider(options: ProviderOptions): Provider {
     findAccount: async (ctx, id) => options.findAccount(ctx, id),
     scopes: OIDC_SCOPES,
     claims: { openid: ['sub'], profile: ['name', 'preferred_username'] },
-    // What kind of principal a client is (app or agent): set by the client registry, read when tokens are issued.
+    // Set by the client registry: what kind of principal a client is (app or agent), read when tokens are issued;
+    // and, for a client that is a resource server's own, that resource's identifier (it may introspect its tokens).
     extraClientMetadata: {
-      properties: ['principal_kind'],
+      properties: ['principal_kind', 'resource_server'],
       validator(_ctx, key, value) {
         if (key === 'principal_kind' && value !== undefined && value !== 'app' && value !== 'agent') {
           throw new errors.InvalidClientMetadata('principal_kind must be app or agent');
+        }
+        if (key === 'resource_server' && value !== undefined && typeof value !== 'string') {
+          throw new errors.InvalidClientMetadata('resource_server must be a resource identifier');
         }
       },
     },
@@ -84,8 +88,19 @@ export function createProvider(options: ProviderOptions): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A token's own client may introspect it, and so may the resource server it was issued for; nobody else
+        // learns about other clients' tokens.
+        allowedPolicy: async (_ctx, client, token) => {
+          if (client.clientId === token.clientId) return true;
+          const resourceServer = (client as unknown as { resource_server?: string }).resource_server;
+          const audiences = ([] as unknown[]).concat((token as unknown as { aud?: unknown }).aud ?? []);
+          return resourceServer !== undefined && client.clientAuthMethod !== 'none' && audiences.includes(resourceServer);
+        },
+      },
+      // Only the client a token was issued to revokes it here; admins revoke anything through the admin API.
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => client.clientId === token.clientId },
       dPoP: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -135,8 +150,10 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     extraTokenClaims: async (ctx, token) => {
       const client = ctx.oidc.client as unknown as { principal_kind?: PrincipalKind } | undefined;
-      const subjectKind: PrincipalKind = 'accountId' in token && token.accountId ? 'human' : (client?.principal_kind ?? 'app');
-      return { sub_profile: SUB_PROFILE[subjectKind] };
+      const human = 'accountId' in token && Boolean(token.accountId);
+      const subjectKind: PrincipalKind = human ? 'human' : (client?.principal_kind ?? 'app');
+      // A client acting for itself is the subject: said explicitly so introspection reports it too (JWTs already do).
+      return { sub_profile: SUB_PROFILE[subjectKind], ...(human ? {} : { sub: token.clientId }) };
     },
     formats: {
       customizers: {

@@ -141,7 +141,22 @@ export function createTokenRecorder(prisma: PrismaClient, hashId: (id: string) =
     alsoWrite(model: string, storedId: string, payload: AdapterPayload): Prisma.PrismaPromise<unknown>[] {
       return isRecordedModel(model) ? recordWrites(prisma, model, storedId, 'opaque', payload as TokenPayload, context()) : [];
     },
+    /** A token's payload leaving storage before its expiry is a revocation: its record says so. */
+    alsoRemove: {
+      byId(model: string, id: string, storedId: string): Prisma.PrismaPromise<unknown>[] {
+        if (!isRecordedModel(model)) return [];
+        // JWTs are recorded under their jti (the id here), opaque tokens under the stored hash.
+        return [markRevoked(prisma, { jti: { in: [id, storedId] } }, 'revoked')];
+      },
+      byGrant(model: string, grantId: string): Prisma.PrismaPromise<unknown>[] {
+        return isRecordedModel(model) ? [markRevoked(prisma, { grantId, kind: TOKEN_KINDS[model] }, 'grant revoked')] : [];
+      },
+    },
   };
+}
+
+function markRevoked(prisma: PrismaClient, where: Prisma.IssuedTokenWhereInput, reason: string) {
+  return prisma.issuedToken.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: new Date(), revocationReason: reason } });
 }
 
 /** What oidc-provider would have stored for this token had it been opaque: its model fields plus iat and exp. */

@@ -2,6 +2,7 @@
 // admin API. The client secret, if any, is printed once and stored only as a keyed hash.
 import { z } from 'zod';
 import { AUTH_METHODS, createClientStore } from '../../clients/client-store.js';
+import { createResourceStore } from '../../resources/resource-store.js';
 import { parseOptions, required } from '../args.js';
 import { UsageError, type CliCommand } from '../context.js';
 
@@ -12,7 +13,8 @@ export const clientsCreate: CliCommand = {
   summary: 'register an app (OAuth client); prints client_id and, for secret authentication, the secret once',
   usage:
     '--name <name> [--redirect-uri <uri>]... [--post-logout-redirect-uri <uri>]... [--grant-type <type>]... ' +
-    '[--auth-method client_secret_basic|client_secret_post|private_key_jwt|none] [--jwks <json>] [--scope "<a b>"] [--dpop] [--json]',
+    '[--auth-method client_secret_basic|client_secret_post|private_key_jwt|none] [--jwks <json>] [--scope "<a b>"] [--dpop] ' +
+    '[--resource-server <identifier>] [--json]',
   async run(ctx, args) {
     const options = parseOptions(args, {
       name: { type: 'string' },
@@ -23,6 +25,7 @@ export const clientsCreate: CliCommand = {
       jwks: { type: 'string' },
       scope: { type: 'string' },
       dpop: { type: 'boolean' },
+      'resource-server': { type: 'string' },
       json: { type: 'boolean' },
     });
     const grantTypes = options['grant-type'] ?? ['authorization_code', 'refresh_token'];
@@ -45,6 +48,9 @@ export const clientsCreate: CliCommand = {
       }
     }
     if (authMethod === 'private_key_jwt' && !jwks) throw new UsageError('--jwks is required for private_key_jwt');
+    if (options['resource-server'] && !(await createResourceStore(ctx.db.prisma).findByIdentifier(options['resource-server']))) {
+      throw new UsageError(`--resource-server names no registered resource: ${options['resource-server']}`);
+    }
 
     const created = await createClientStore(ctx.db.prisma, ctx.secrets).createApp({
       name: required(options.name, '--name'),
@@ -55,6 +61,7 @@ export const clientsCreate: CliCommand = {
       ...(jwks ? { jwks } : {}),
       ...(options.scope ? { scope: options.scope } : {}),
       dpopBoundAccessTokens: options.dpop ?? false,
+      ...(options['resource-server'] ? { resourceServer: options['resource-server'] } : {}),
     });
     if (options.json) {
       ctx.print(JSON.stringify({ client_id: created.clientId, client_secret: created.clientSecret }));
