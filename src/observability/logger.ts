@@ -22,7 +22,7 @@ const redactPaths = [
   '*.key',
 ];
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream | NodeJS.WritableStream): Logger {
   return pino(
     {
       level,
@@ -31,6 +31,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: redactPaths, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    destination as pino.DestinationStream | undefined,
   );
 }

@@ -105,3 +105,16 @@ it('stores the client secret only as a keyed hash', async () => {
   expect(row?.secretHash).toMatch(/^hmac-sha256:/);
   expect(JSON.stringify(row)).not.toContain(app.clientSecret);
 });
+
+it('binds the token to a DPoP key when the client sends a proof (RFC 9449)', async () => {
+  const config = await configuration();
+  const keyPair = await client.randomDPoPKeyPair('ES256');
+  const tokens = await client.clientCredentialsGrant(config, { scope: 'files:read', resource: API }, { DPoP: client.getDPoPHandle(config, keyPair) });
+  expect(tokens.token_type.toLowerCase()).toBe('dpop');
+  const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+  const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: server.issuer, audience: API });
+  const { calculateJwkThumbprint, exportJWK } = await import('jose');
+  expect(payload.cnf).toEqual({ jkt: await calculateJwkThumbprint(await exportJWK(keyPair.publicKey)) });
+  const record = await server.db.prisma.issuedToken.findUnique({ where: { jti: payload.jti! } });
+  expect(record?.dpopJkt).toBe((payload.cnf as { jkt: string }).jkt);
+});

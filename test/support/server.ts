@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from './postgres-server.js';
 export type TestServer = RunningServer & { database: TestDatabase; config: Config; stop(): Promise<void> };
 
 export async function startTestServer(
-  options: { database?: TestDatabase; env?: Record<string, string>; kek?: string } = {},
+  options: { database?: TestDatabase; env?: Record<string, string>; kek?: string; logs?: NodeJS.WritableStream } = {},
 ): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase());
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'agentauth-srv-'));
@@ -32,7 +32,7 @@ export async function startTestServer(
     },
     dataDir,
   );
-  const server = await startServer(config, createLogger(config.logLevel));
+  const server = await startServer(config, createLogger(config.logLevel, options.logs));
   return {
     ...server,
     database,
