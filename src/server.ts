@@ -13,6 +13,7 @@ import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
 import { createUserStore, type UserStore } from './humans/user-store.js';
 import { createAdapterFactory, sweepExpiredPayloads } from './oauth/adapter.js';
+import { protectedResourceMetadataRoute } from './resources/protected-resource-metadata.js';
 import { createResourceStore, type ResourceStore } from './resources/resource-store.js';
 import { createSecretHasher } from './secrets/secret-hasher.js';
 import { createTokenRecorder } from './tokens/token-recorder.js';
@@ -108,7 +109,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log,
       ping: () => db.ping(),
       trustProxy: config.trustProxy,
-      routes: pages.routes,
+      routes: [...pages.routes, protectedResourceMetadataRoute(prefix, issuer, resources)],
       beforeProvider: [
         jwtTokenHandles({
           issuer,

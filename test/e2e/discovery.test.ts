@@ -61,3 +61,29 @@ describe('health', () => {
     expect(bad.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('protected resource metadata (RFC 9728)', () => {
+  it('publishes the document for a registered resource server', async () => {
+    await server.stores.resources.create({
+      identifier: 'https://mail.example.test',
+      name: 'Mail',
+      scopes: [{ name: 'mail:send', description: 'Send mail as you', requires_approval: true }],
+    });
+    const { status, body } = await getJson(`/resource-metadata?resource=${encodeURIComponent('https://mail.example.test')}`);
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      resource: 'https://mail.example.test',
+      authorization_servers: [server.issuer],
+      scopes_supported: ['mail:send'],
+      bearer_methods_supported: ['header'],
+    });
+  });
+
+  it('answers 404 invalid_target for an unknown resource and 400 without one', async () => {
+    await expect(getJson(`/resource-metadata?resource=${encodeURIComponent('https://nope.example.test')}`)).resolves.toMatchObject({
+      status: 404,
+      body: { error: 'invalid_target' },
+    });
+    await expect(getJson('/resource-metadata')).resolves.toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+  });
+});
