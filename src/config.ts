@@ -19,6 +19,11 @@ const envSchema = z.object({
   AGENTAUTH_ACCESS_TOKEN_TTL: z.coerce.number().int().min(30).max(3600).default(300),
   AGENTAUTH_REFRESH_TOKEN_TTL: z.coerce.number().int().min(60).max(90 * 86400).default(14 * 86400),
   AGENTAUTH_SESSION_TTL: z.coerce.number().int().min(60).max(30 * 86400).default(86400),
+  AGENTAUTH_AGENT_DEFAULT_TOKEN_TTL: z.coerce.number().int().min(30).max(3600).default(300),
+  AGENTAUTH_AGENT_MAX_TOKEN_TTL: z.coerce.number().int().min(30).max(3600).default(3600),
+  AGENTAUTH_APPROVAL_DEFAULT_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  AGENTAUTH_APPROVAL_MAX_DAYS: z.coerce.number().int().min(1).max(365).default(90),
+  AGENTAUTH_DELEGATION_MAX_DEPTH: z.coerce.number().int().min(1).max(10).default(3),
   LOG_LEVEL: z.enum(logLevels).default('info'),
 });
 
@@ -41,6 +46,15 @@ export type Config = {
   refreshTokenTtl: number;
   /** Seconds a human's login session lasts. */
   sessionTtl: number;
+  agents: {
+    /** Seconds: an agent's max_token_ttl when the admin gives none. */
+    defaultTokenTtl: number;
+    /** Seconds: the hard cap on any agent's max_token_ttl. */
+    maxTokenTtl: number;
+    /** How many agents a delegation chain may hold. */
+    maxDelegationDepth: number;
+  };
+  approvals: { defaultDays: number; maxDays: number };
   logLevel: (typeof logLevels)[number];
 };
 
@@ -73,6 +87,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     accessTokenTtl: e.AGENTAUTH_ACCESS_TOKEN_TTL,
     refreshTokenTtl: e.AGENTAUTH_REFRESH_TOKEN_TTL,
     sessionTtl: e.AGENTAUTH_SESSION_TTL,
+    agents: {
+      defaultTokenTtl: Math.min(e.AGENTAUTH_AGENT_DEFAULT_TOKEN_TTL, e.AGENTAUTH_AGENT_MAX_TOKEN_TTL),
+      maxTokenTtl: e.AGENTAUTH_AGENT_MAX_TOKEN_TTL,
+      maxDelegationDepth: e.AGENTAUTH_DELEGATION_MAX_DEPTH,
+    },
+    approvals: { defaultDays: Math.min(e.AGENTAUTH_APPROVAL_DEFAULT_DAYS, e.AGENTAUTH_APPROVAL_MAX_DAYS), maxDays: e.AGENTAUTH_APPROVAL_MAX_DAYS },
     logLevel: e.LOG_LEVEL,
   };
 }

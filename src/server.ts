@@ -10,7 +10,10 @@ import { applyMigrations } from './db/migrate.js';
 import { createApp } from './http/app.js';
 import { loadKek } from './keys/kek.js';
 import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
+import { createAgentStore, type AgentStore } from './agents/agent-store.js';
+import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
+import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
 import { createUserStore, type UserStore } from './humans/user-store.js';
 import { createAdapterFactory, sweepExpiredPayloads } from './oauth/adapter.js';
 import { protectedResourceMetadataRoute } from './resources/protected-resource-metadata.js';
@@ -18,7 +21,9 @@ import { createResourceStore, type ResourceStore } from './resources/resource-st
 import { createSecretHasher } from './secrets/secret-hasher.js';
 import { createTokenRecorder } from './tokens/token-recorder.js';
 import { jwtTokenHandles } from './oauth/jwt-token-handles.js';
+import { tokenExchangeHandler } from './oauth/grants/token-exchange.js';
 import { createProvider } from './oauth/provider.js';
+import { createTokenResolver } from './tokens/subject-token.js';
 import { createPages } from './pages/index.js';
 import { ProviderHost } from './oauth/provider-host.js';
 import type { Logger } from './observability/logger.js';
@@ -28,7 +33,14 @@ export type RunningServer = {
   issuer: string;
   db: Database;
   /** The stores this server runs on (the admin CLI and tests use the same ones). */
-  stores: { clients: ClientStore; resources: ResourceStore; users: UserStore };
+  stores: {
+    clients: ClientStore;
+    resources: ResourceStore;
+    users: UserStore;
+    agents: AgentStore;
+    approvals: ApprovalStore;
+    revocation: RevocationService;
+  };
   provider: ProviderHost;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), then releases everything. */
   close(): Promise<void>;
@@ -52,6 +64,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const kek = await loadKek(config.kek, config.dataDir);
     await ensureKeys(db.prisma, kek);
     const keys = await loadKeys(db.prisma, kek);
+    // The key set in use; replaced when keys change (rotation), together with the provider built on it.
+    const keyRing = { current: keys };
 
     // Listening comes before the provider exists because the default issuer names the bound port (PORT=0 picks
     // one); until the app is ready every request gets 503 rather than a hang.
@@ -70,11 +84,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const clients = createClientStore(db.prisma, secrets);
     const resources = createResourceStore(db.prisma);
     const users = createUserStore(db.prisma);
+    const agents = createAgentStore(db.prisma, { resources, secrets, config });
+    const approvals = createApprovalStore(db.prisma, { resources, config });
+    const revocation = createRevocationService(db.prisma, secrets.hash);
     const recorder = createTokenRecorder(db.prisma, secrets.hash);
     const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, alsoWrite: recorder.alsoWrite, alsoRemove: recorder.alsoRemove });
     const issuerUrl = new URL(issuer);
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
     const pages = createPages({ prefix });
+    const tokenExchange = tokenExchangeHandler({
+      prisma: db.prisma,
+      resources,
+      approvals,
+      resolveToken: createTokenResolver({ prisma: db.prisma, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
+      maxDelegationDepth: config.agents.maxDelegationDepth,
+    });
     const buildProvider = (keySet: KeySet) =>
       createProvider({
         issuer,
@@ -87,6 +111,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         findAccount: (_ctx, id) => users.findAccount(id),
         interactions: pages.interactions,
         recordJwt: recorder.recordJwt,
+        tokenExchange,
         log,
         ttl: {
           accessToken: config.accessTokenTtl,
@@ -96,8 +121,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
       });
     const provider = new ProviderHost(buildProvider(keys), prefix);
-    // The key set in use; replaced when keys change (rotation), together with the provider built on it.
-    const keyRing = { current: keys };
     const applyKeys = (next: KeySet) => {
       keyRing.current = next;
       provider.replace(buildProvider(next));
@@ -133,7 +156,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       url: `http://127.0.0.1:${port}`,
       issuer,
       db,
-      stores: { clients, resources, users },
+      stores: { clients, resources, users, agents, approvals, revocation },
       provider,
       close: () => runAll(cleanup, log),
     };

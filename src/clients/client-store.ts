@@ -7,6 +7,9 @@ import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
 
+/** Scopes of OpenID Connect itself, which every client may ask for alongside resource scopes. */
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile'];
+
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 export const KEY_AUTH_METHODS = ['private_key_jwt'] as const;
 export const AUTH_METHODS = [...SECRET_AUTH_METHODS, ...KEY_AUTH_METHODS, 'none'] as const;
@@ -61,11 +64,27 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
       return { clientId, ...(clientSecret ? { clientSecret } : {}) };
     },
 
-    /** The client as oidc-provider takes it, or undefined. The secret's hash stands in for the secret. */
+    /**
+     * The client as oidc-provider takes it, or undefined. The secret's hash stands in for the secret. For an agent the
+     * live agent record decides: a suspended agent is no client at all (it cannot authenticate), and its scope
+     * ceiling, audiences and lifetime cap travel with the client to where tokens are issued.
+     */
     async findMetadata(clientId: string): Promise<ClientMetadata | undefined> {
-      const row = await prisma.client.findUnique({ where: { id: clientId }, select: { metadata: true, secretHash: true } });
+      const row = await prisma.client.findUnique({
+        where: { id: clientId },
+        select: { metadata: true, secretHash: true, agent: { select: { status: true, scopes: true, audiences: true, maxTokenTtl: true } } },
+      });
       if (!row) return undefined;
-      const metadata = row.metadata as ClientMetadata;
+      let metadata = row.metadata as ClientMetadata;
+      if (row.agent) {
+        if (row.agent.status !== 'active') return undefined;
+        metadata = {
+          ...metadata,
+          agent_scopes: row.agent.scopes,
+          agent_audiences: row.agent.audiences,
+          agent_max_token_ttl: row.agent.maxTokenTtl,
+        };
+      }
       return row.secretHash ? { ...metadata, client_secret: row.secretHash } : metadata;
     },
 

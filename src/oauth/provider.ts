@@ -3,10 +3,14 @@
 // token is recorded) live in their own modules and are wired in here.
 import Provider, { errors, type Account, type ClientMetadata, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../observability/logger.js';
-import type { ResourceStore } from '../resources/resource-store.js';
+import type { Resource, ResourceStore } from '../resources/resource-store.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
-import { SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
+import { actClaim, SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
+import { tokenContextFor } from '../tokens/token-context.js';
+import { OIDC_SCOPES } from '../clients/client-store.js';
+import { TOKEN_EXCHANGE } from '../agents/agent-store.js';
 import type { AdapterFactory } from './adapter.js';
+import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_REPEATABLE } from './grants/token-exchange.js';
 
 export type InteractionPages = {
   /** Where login and consent prompts send the browser. */
@@ -30,6 +34,8 @@ export type ProviderOptions = {
   interactions: InteractionPages;
   /** Called (awaited) for every JWT access token before it is signed: records it. */
   recordJwt: (ctx: KoaContextWithOIDC, token: IssuedTokenModel, payload: Record<string, unknown>) => Promise<void>;
+  /** The RFC 8693 token exchange grant handler (src/oauth/grants/token-exchange.ts). */
+  tokenExchange: (ctx: KoaContextWithOIDC) => Promise<void>;
   log: Logger;
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
@@ -42,7 +48,26 @@ export type IssuedTokenModel = {
   extra?: Record<string, unknown>;
 } & Record<string, unknown>;
 
-export const OIDC_SCOPES = ['openid', 'offline_access', 'profile'];
+
+/** Client metadata the client registry adds for agents (src/clients/client-store.ts). */
+export type AgentClientMetadata = {
+  principal_kind?: PrincipalKind;
+  /** The agent's scope ceiling. */
+  agent_scopes?: string[];
+  agent_audiences?: string[];
+  agent_max_token_ttl?: number;
+};
+
+/** How oidc-provider issues tokens for a registered resource: RFC 9068 JWTs, for minutes. */
+export function resourceServerInfo(resource: Resource, scopes: string[], maxTtl = Infinity) {
+  return {
+    audience: resource.identifier,
+    scope: scopes.join(' '),
+    accessTokenTTL: Math.min(resource.accessTokenTtl, maxTtl),
+    accessTokenFormat: 'jwt' as const,
+    jwt: { sign: { alg: 'ES256' as const } },
+  };
+}
 
 export function createProvider(options: ProviderOptions): Provider {
   const configuration: Configuration = {
@@ -59,7 +84,7 @@ export function createProvider(options: ProviderOptions): Provider {
     // Set by the client registry: what kind of principal a client is (app or agent), read when tokens are issued;
     // and, for a client that is a resource server's own, that resource's identifier (it may introspect its tokens).
     extraClientMetadata: {
-      properties: ['principal_kind', 'resource_server'],
+      properties: ['principal_kind', 'resource_server', 'agent_scopes', 'agent_audiences', 'agent_max_token_ttl'],
       validator(_ctx, key, value) {
         if (key === 'principal_kind' && value !== undefined && value !== 'app' && value !== 'agent') {
           throw new errors.InvalidClientMetadata('principal_kind must be app or agent');
@@ -112,23 +137,26 @@ export function createProvider(options: ProviderOptions): Provider {
         // No implicit audience: a token for a resource server is asked for by name.
         defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
         useGrantedResource: () => true,
-        getResourceServerInfo: async (ctx, identifier) => {
+        getResourceServerInfo: async (ctx, identifier, client) => {
+          const agent = client as unknown as AgentClientMetadata;
+          if (agent.principal_kind === 'agent' && !agent.agent_audiences?.includes(identifier)) {
+            throw new errors.InvalidTarget(`${identifier} is not among this agent's allowed audiences`);
+          }
           const resource = await options.resources.findByIdentifier(identifier);
           if (!resource) throw new errors.InvalidTarget(`${identifier} is not a registered resource server`);
-          // A token request names one resource: a scope it does not define is refused, not silently dropped.
+          // An agent never gets a scope outside its ceiling.
+          const scopes = resource.scopes.map((s) => s.name).filter((scope) => !agent.agent_scopes || agent.agent_scopes.includes(scope));
+          // A token request names one resource: a scope it does not allow is refused, not silently dropped.
           if (ctx.oidc.route === 'token') {
-            const defined = new Set([...OIDC_SCOPES, ...resource.scopes.map((s) => s.name)]);
+            const allowed = new Set([...OIDC_SCOPES, ...scopes]);
             const requested = typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ').filter(Boolean) : [];
-            const unknown = requested.filter((scope) => !defined.has(scope));
-            if (unknown.length > 0) throw new errors.InvalidScope(`${identifier} defines no scope ${unknown.join(', ')}`, unknown.join(' '));
+            const refused = requested.filter((scope) => !allowed.has(scope));
+            if (refused.length > 0) {
+              const why = agent.agent_scopes ? 'does not define or this agent may not have' : 'defines no';
+              throw new errors.InvalidScope(`${identifier} ${why} scope ${refused.join(', ')}`, refused.join(' '));
+            }
           }
-          return {
-            audience: resource.identifier,
-            scope: resource.scopes.map((s) => s.name).join(' '),
-            accessTokenTTL: resource.accessTokenTtl,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
+          return resourceServerInfo(resource, scopes, agent.agent_max_token_ttl);
         },
       },
     },
@@ -148,12 +176,15 @@ export function createProvider(options: ProviderOptions): Provider {
       BackchannelAuthenticationRequest: 600,
       DeviceCode: 600,
     },
+    // Every token says what kind of principal its subject is and, when an agent acts for a human, who acts (`act`,
+    // current actor outermost). Stored with the token, so introspection reports the same claims.
     extraTokenClaims: async (ctx, token) => {
-      const client = ctx.oidc.client as unknown as { principal_kind?: PrincipalKind } | undefined;
+      const clientKind = (token.client as unknown as AgentClientMetadata | undefined)?.principal_kind ?? 'app';
       const human = 'accountId' in token && Boolean(token.accountId);
-      const subjectKind: PrincipalKind = human ? 'human' : (client?.principal_kind ?? 'app');
+      const subjectKind: PrincipalKind = human ? 'human' : clientKind;
+      const act = actClaim(tokenContextFor(ctx?.state, token as { accountId?: unknown; clientId?: unknown }, clientKind).actorChain);
       // A client acting for itself is the subject: said explicitly so introspection reports it too (JWTs already do).
-      return { sub_profile: SUB_PROFILE[subjectKind], ...(human ? {} : { sub: token.clientId }) };
+      return { sub_profile: SUB_PROFILE[subjectKind], ...(human ? {} : { sub: token.clientId }), ...(act ? { act } : {}) };
     },
     formats: {
       customizers: {
@@ -169,6 +200,7 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+  provider.registerGrantType(TOKEN_EXCHANGE, options.tokenExchange, TOKEN_EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_REPEATABLE);
 
   // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {

@@ -8,7 +8,8 @@ import { upsertPayload } from '../oauth/adapter.js';
 import type { IssuedTokenModel } from '../oauth/provider.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type ActorKind } from '../audit/audit-log.js';
-import type { Actor, PrincipalKind } from './principals.js';
+import type { PrincipalKind } from './principals.js';
+import { tokenContextFor } from './token-context.js';
 
 const TOKEN_KINDS: Record<string, 'access_token' | 'refresh_token' | undefined> = {
   AccessToken: 'access_token',
@@ -29,12 +30,14 @@ export type TokenPayload = {
   jkt?: string;
   iat?: number;
   exp?: number;
-  extra?: { act?: unknown; approval_id?: string; actor_chain?: Actor[] } & Record<string, unknown>;
+  extra?: Record<string, unknown>;
 };
 
 export type RecordContext = {
   /** The client's principal kind (app or agent). */
   clientKind: PrincipalKind;
+  /** The request's state, where grants leave the token context (src/tokens/token-context.ts). */
+  state?: unknown;
   /** The grant_type of the token request (what was called to get this token). */
   grantType?: string | undefined;
   parentJti?: string | undefined;
@@ -59,11 +62,13 @@ export function recordWrites(
   if (!kind) return [];
   const clientId = payload.clientId ?? '';
   const subjectKind: PrincipalKind = payload.accountId ? 'human' : context.clientKind;
-  const actorChain = payload.extra?.actor_chain ?? [];
+  const tokenContext = tokenContextFor(context.state, payload, context.clientKind);
+  const actorChain = tokenContext.actorChain;
+  const parentJti = tokenContext.parentJti ?? context.parentJti;
   const scopes = payload.scope ? payload.scope.split(' ') : [];
   const audience = Array.isArray(payload.aud) ? payload.aud[0] : payload.aud;
   const now = Math.floor(Date.now() / 1000);
-  const approvalId = payload.extra?.approval_id;
+  const approvalId = tokenContext.approvalId;
   const actorKind: ActorKind = context.clientKind;
 
   return [
@@ -73,13 +78,14 @@ export function recordWrites(
           jti,
           kind,
           format,
-          parentJti: context.parentJti ?? null,
+          parentJti: parentJti ?? null,
           subject: payload.accountId ?? clientId,
           subjectKind,
           actorChain: actorChain as Prisma.InputJsonValue,
           clientId,
           scopes,
           audience: audience ?? null,
+          resource: tokenContext.resource ?? audience ?? null,
           grantType: context.grantType ?? payload.gty ?? 'unknown',
           grantId: payload.grantId ?? null,
           approvalId: approvalId ?? null,
@@ -110,7 +116,7 @@ export function recordWrites(
             subject_kind: subjectKind,
             scopes,
             audience,
-            parent_jti: context.parentJti,
+            parent_jti: parentJti,
             approval_id: approvalId,
           },
         }),
@@ -177,6 +183,7 @@ function currentRequest(): RecordContext {
   const entities = (ctx?.oidc?.entities ?? {}) as { RefreshToken?: { jti: string }; RotatedRefreshToken?: { jti: string } };
   return {
     requestId: (ctx?.state as { requestId?: string } | undefined)?.requestId,
+    state: ctx?.state,
     ip: ctx?.ip,
     clientKind: client?.principal_kind ?? 'app',
     grantType: typeof ctx?.oidc?.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined,

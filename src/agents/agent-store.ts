@@ -1,0 +1,212 @@
+// AI agents as first-class identities: each has an owner (a human), a status (the kill switch), a scope ceiling,
+// the audiences it may get tokens for and a maximum token lifetime. An agent is also an OAuth client with the same
+// id; its client metadata is derived from the agent at lookup time (src/clients/client-store.ts), so a change here
+// (suspension, a narrower ceiling) applies to the very next request.
+import type { ClientMetadata } from 'oidc-provider';
+import type { Config } from '../config.js';
+import type { PrismaClient } from '../db/client.js';
+import type { Prisma } from '../../generated/prisma/client.js';
+import { InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
+import type { ResourceStore } from '../resources/resource-store.js';
+import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
+import { randomUUID } from 'node:crypto';
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const AGENT_AUTH_METHODS = ['private_key_jwt', 'client_secret_basic', 'client_secret_post'] as const;
+export type AgentAuthMethod = (typeof AGENT_AUTH_METHODS)[number];
+
+export type Agent = {
+  id: string;
+  name: string;
+  description: string;
+  ownerUserId: string;
+  status: 'active' | 'suspended';
+  scopes: string[];
+  audiences: string[];
+  maxTokenTtl: number;
+  tokenEndpointAuthMethod: AgentAuthMethod;
+  jwks: { keys: unknown[] } | null;
+  redirectUris: string[];
+  suspendedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type NewAgent = {
+  name: string;
+  description?: string | undefined;
+  ownerUserId: string;
+  scopes: string[];
+  audiences: string[];
+  maxTokenTtl?: number | undefined;
+  tokenEndpointAuthMethod: AgentAuthMethod;
+  jwks?: { keys: unknown[] } | undefined;
+  redirectUris?: string[] | undefined;
+};
+
+export type AgentChanges = Partial<Omit<NewAgent, 'ownerUserId' | 'tokenEndpointAuthMethod'>> & { ownerUserId?: string };
+
+const agentInclude = { client: { select: { metadata: true } } } as const;
+type AgentRow = Prisma.AgentGetPayload<{ include: typeof agentInclude }>;
+
+function toAgent(row: AgentRow): Agent {
+  const metadata = row.client.metadata as ClientMetadata;
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    ownerUserId: row.ownerUserId,
+    status: row.status,
+    scopes: row.scopes,
+    audiences: row.audiences,
+    maxTokenTtl: row.maxTokenTtl,
+    tokenEndpointAuthMethod: metadata.token_endpoint_auth_method as AgentAuthMethod,
+    jwks: (metadata.jwks as { keys: unknown[] } | undefined) ?? null,
+    redirectUris: (metadata.redirect_uris as string[] | undefined) ?? [],
+    suspendedAt: row.suspendedAt,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** The OAuth client metadata of an agent (without secrets). */
+export function agentClientMetadata(agent: Pick<Agent, 'id' | 'name' | 'tokenEndpointAuthMethod' | 'jwks' | 'redirectUris'>): ClientMetadata {
+  const codeFlow = agent.redirectUris.length > 0;
+  return {
+    client_id: agent.id,
+    client_name: agent.name,
+    principal_kind: 'agent',
+    token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+    ...(agent.jwks ? { jwks: agent.jwks as ClientMetadata['jwks'] } : {}),
+    redirect_uris: agent.redirectUris,
+    response_types: codeFlow ? ['code'] : [],
+    grant_types: [TOKEN_EXCHANGE, 'client_credentials', ...(codeFlow ? ['authorization_code', 'refresh_token'] : [])],
+  };
+}
+
+type Writer = PrismaClient | Prisma.TransactionClient;
+
+export function createAgentStore(prisma: PrismaClient, deps: { resources: ResourceStore; secrets: SecretHasher; config: Pick<Config, 'agents'> }) {
+  const { resources, secrets, config } = deps;
+
+  /** Checks the parts of an agent that refer to other things: owner, audiences, scopes, lifetime, keys. */
+  async function validate(agent: NewAgent | (AgentChanges & { tokenEndpointAuthMethod?: AgentAuthMethod })): Promise<void> {
+    const problems: ErrorDetail[] = [];
+    if (agent.ownerUserId !== undefined) {
+      const owner = await prisma.user.findUnique({ where: { id: agent.ownerUserId }, select: { status: true } });
+      if (!owner) problems.push({ path: 'owner_user_id', message: 'no such user' });
+      else if (owner.status !== 'active') problems.push({ path: 'owner_user_id', message: 'the owner is disabled' });
+    }
+    if (agent.audiences !== undefined) {
+      const defined = new Set<string>();
+      for (const [i, identifier] of agent.audiences.entries()) {
+        const resource = await resources.findByIdentifier(identifier);
+        if (!resource) problems.push({ path: `audiences.${i}`, message: `${identifier} is not a registered resource server` });
+        else for (const scope of resource.scopes) defined.add(scope.name);
+      }
+      for (const [i, scope] of (agent.scopes ?? []).entries()) {
+        if (!defined.has(scope) && !['openid', 'offline_access', 'profile'].includes(scope)) {
+          problems.push({ path: `scopes.${i}`, message: `${scope} is not defined by any of the agent's audiences` });
+        }
+      }
+    }
+    if (agent.maxTokenTtl !== undefined && (agent.maxTokenTtl < 30 || agent.maxTokenTtl > config.agents.maxTokenTtl)) {
+      problems.push({ path: 'max_token_ttl', message: `must be between 30 and ${config.agents.maxTokenTtl} seconds` });
+    }
+    if (agent.tokenEndpointAuthMethod === 'private_key_jwt' && !agent.jwks?.keys.length) {
+      problems.push({ path: 'jwks', message: 'private_key_jwt needs the agent public keys (a JWKS)' });
+    }
+    if (problems.length > 0) throw new InvalidInputError('the agent is not valid', problems);
+  }
+
+  return {
+    /** `tx` lets callers commit the new agent together with their own writes (its audit event). */
+    async create(input: NewAgent, tx: Writer = prisma): Promise<{ agent: Agent; clientSecret?: string }> {
+      await validate(input);
+      const id = randomUUID();
+      const clientSecret = input.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : generateSecret('aa_as');
+      const shape = {
+        id,
+        name: input.name,
+        tokenEndpointAuthMethod: input.tokenEndpointAuthMethod,
+        jwks: input.jwks ?? null,
+        redirectUris: input.redirectUris ?? [],
+      };
+      const row = await tx.agent.create({
+        data: {
+          name: input.name,
+          description: input.description ?? '',
+          scopes: input.scopes,
+          audiences: input.audiences,
+          maxTokenTtl: input.maxTokenTtl ?? config.agents.defaultTokenTtl,
+          owner: { connect: { id: input.ownerUserId } },
+          client: {
+            create: {
+              id,
+              kind: 'agent',
+              name: input.name,
+              metadata: agentClientMetadata(shape) as Prisma.InputJsonValue,
+              secretHash: clientSecret ? secrets.hash(clientSecret) : null,
+            },
+          },
+        },
+        include: agentInclude,
+      });
+      return { agent: toAgent(row), ...(clientSecret ? { clientSecret } : {}) };
+    },
+
+    async get(id: string): Promise<Agent> {
+      const row = await prisma.agent.findUnique({ where: { id }, include: agentInclude });
+      if (!row) throw new NotFoundError(`no agent ${id}`);
+      return toAgent(row);
+    },
+
+    async list(options: { limit: number; cursor?: string | undefined; ownerUserId?: string | undefined; status?: Agent['status'] | undefined }) {
+      const rows = await prisma.agent.findMany({
+        where: { ...(options.ownerUserId ? { ownerUserId: options.ownerUserId } : {}), ...(options.status ? { status: options.status } : {}) },
+        orderBy: { id: 'asc' },
+        take: options.limit + 1,
+        ...(options.cursor ? { cursor: { id: options.cursor }, skip: 1 } : {}),
+        include: agentInclude,
+      });
+      const items = rows.slice(0, options.limit).map(toAgent);
+      return { items, nextCursor: rows.length > options.limit ? items.at(-1)!.id : null };
+    },
+
+    async update(id: string, changes: AgentChanges, tx: Writer = prisma): Promise<Agent> {
+      const current = await this.get(id);
+      const merged = { ...changes, audiences: changes.audiences ?? current.audiences, scopes: changes.scopes ?? current.scopes };
+      await validate({ ...merged, tokenEndpointAuthMethod: current.tokenEndpointAuthMethod, jwks: changes.jwks ?? current.jwks ?? undefined });
+      const next = { ...current, ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) } as Agent;
+      const row = await tx.agent.update({
+        where: { id },
+        data: {
+          name: next.name,
+          description: next.description,
+          scopes: next.scopes,
+          audiences: next.audiences,
+          maxTokenTtl: next.maxTokenTtl,
+          owner: { connect: { id: next.ownerUserId } },
+          client: { update: { name: next.name, metadata: agentClientMetadata(next) as Prisma.InputJsonValue } },
+        },
+        include: agentInclude,
+      });
+      return toAgent(row);
+    },
+
+    /** A new secret, shown once; the old one stops working with the next request. */
+    async rotateSecret(id: string, tx: Writer = prisma): Promise<string> {
+      const agent = await this.get(id);
+      if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
+        throw new InvalidInputError('this agent authenticates with private_key_jwt and has no secret', [
+          { path: 'token_endpoint_auth_method', message: 'private_key_jwt' },
+        ]);
+      }
+      const clientSecret = generateSecret('aa_as');
+      await tx.client.update({ where: { id }, data: { secretHash: secrets.hash(clientSecret) } });
+      return clientSecret;
+    },
+  };
+}
+
+export type AgentStore = ReturnType<typeof createAgentStore>;

@@ -1,0 +1,133 @@
+// Approvals: standing delegations a human gave an agent (these scopes, at these resources, until then). Token
+// exchange consults them on every request; they are revoked through the revocation service, never deleted.
+import type { Config } from '../config.js';
+import type { PrismaClient } from '../db/client.js';
+import type { Prisma } from '../../generated/prisma/client.js';
+import { InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
+import type { ResourceStore } from '../resources/resource-store.js';
+
+export type ApprovalSource = 'consent' | 'ciba' | 'admin';
+
+export type Approval = {
+  id: string;
+  userId: string;
+  agentId: string;
+  scopes: string[];
+  resources: string[];
+  expiresAt: Date;
+  status: 'active' | 'revoked';
+  grantedVia: ApprovalSource;
+  grantId: string | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+};
+
+export type NewApproval = {
+  userId: string;
+  agentId: string;
+  scopes: string[];
+  resources: string[];
+  expiresAt?: Date | undefined;
+  grantedVia: ApprovalSource;
+  grantId?: string | undefined;
+};
+
+const DAY = 86_400_000;
+
+export function createApprovalStore(prisma: PrismaClient, deps: { resources: ResourceStore; config: Pick<Config, 'approvals'> }) {
+  const { resources, config } = deps;
+
+  return {
+    /** Validates and stores a new approval; `tx` lets callers commit it with their own writes (and its audit event). */
+    async create(input: NewApproval, tx: Prisma.TransactionClient | PrismaClient = prisma, now = new Date()): Promise<Approval> {
+      const problems: ErrorDetail[] = [];
+      const [user, agent] = await Promise.all([
+        tx.user.findUnique({ where: { id: input.userId }, select: { status: true } }),
+        tx.agent.findUnique({ where: { id: input.agentId }, select: { status: true, scopes: true, audiences: true } }),
+      ]);
+      if (!user) problems.push({ path: 'user_id', message: 'no such user' });
+      else if (user.status !== 'active') problems.push({ path: 'user_id', message: 'the user is disabled' });
+      if (!agent) problems.push({ path: 'agent_id', message: 'no such agent' });
+      else if (agent.status !== 'active') problems.push({ path: 'agent_id', message: 'the agent is suspended' });
+      if (input.scopes.length === 0) problems.push({ path: 'scopes', message: 'name at least one scope' });
+      if (input.resources.length === 0) problems.push({ path: 'resources', message: 'name at least one resource' });
+
+      const defined = new Set<string>();
+      for (const [i, identifier] of input.resources.entries()) {
+        const resource = await resources.findByIdentifier(identifier);
+        if (!resource) problems.push({ path: `resources.${i}`, message: `${identifier} is not a registered resource server` });
+        else resource.scopes.forEach((scope) => defined.add(scope.name));
+        if (agent && !agent.audiences.includes(identifier)) problems.push({ path: `resources.${i}`, message: `${identifier} is not among the agent's audiences` });
+      }
+      for (const [i, scope] of input.scopes.entries()) {
+        if (!defined.has(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is not defined by the approved resources` });
+        else if (agent && !agent.scopes.includes(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is outside the agent's scope ceiling` });
+      }
+      const expiresAt = input.expiresAt ?? new Date(now.getTime() + config.approvals.defaultDays * DAY);
+      if (expiresAt.getTime() <= now.getTime()) problems.push({ path: 'expires_at', message: 'must be in the future' });
+      if (expiresAt.getTime() > now.getTime() + config.approvals.maxDays * DAY) {
+        problems.push({ path: 'expires_at', message: `must be within ${config.approvals.maxDays} days` });
+      }
+      if (problems.length > 0) throw new InvalidInputError('the approval is not valid', problems);
+
+      return tx.approval.create({
+        data: {
+          userId: input.userId,
+          agentId: input.agentId,
+          scopes: [...new Set(input.scopes)],
+          resources: [...new Set(input.resources)],
+          expiresAt,
+          grantedVia: input.grantedVia,
+          grantId: input.grantId ?? null,
+        },
+      });
+    },
+
+    async get(id: string): Promise<Approval> {
+      const row = /^[0-9a-f-]{36}$/i.test(id) ? await prisma.approval.findUnique({ where: { id } }) : null;
+      if (!row) throw new NotFoundError(`no approval ${id}`);
+      return row;
+    },
+
+    async list(options: {
+      limit: number;
+      cursor?: string | undefined;
+      userId?: string | undefined;
+      agentId?: string | undefined;
+      status?: 'active' | 'revoked' | 'expired' | undefined;
+    }, now = new Date()) {
+      const where: Prisma.ApprovalWhereInput = {
+        ...(options.userId ? { userId: options.userId } : {}),
+        ...(options.agentId ? { agentId: options.agentId } : {}),
+        ...(options.status === 'revoked' ? { status: 'revoked' } : {}),
+        ...(options.status === 'active' ? { status: 'active', expiresAt: { gt: now } } : {}),
+        ...(options.status === 'expired' ? { status: 'active', expiresAt: { lte: now } } : {}),
+      };
+      const rows = await prisma.approval.findMany({
+        where,
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: options.limit + 1,
+        ...(options.cursor ? { cursor: { id: options.cursor }, skip: 1 } : {}),
+      });
+      const items = rows.slice(0, options.limit);
+      return { items, nextCursor: rows.length > options.limit ? items.at(-1)!.id : null };
+    },
+
+    /** Active, unexpired approvals from this human for this agent that include this resource, newest first. */
+    async standing(userId: string, agentId: string, resource: string, now = new Date()): Promise<Approval[]> {
+      return prisma.approval.findMany({
+        where: { userId, agentId, status: 'active', expiresAt: { gt: now }, resources: { has: resource } },
+        orderBy: { createdAt: 'desc' },
+      });
+    },
+  };
+}
+
+export type ApprovalStore = ReturnType<typeof createApprovalStore>;
+
+/** An approval's lifecycle state as the API shows it: expiry is derived, never stored. */
+export function approvalState(approval: Pick<Approval, 'status' | 'expiresAt'>, now = new Date()): 'active' | 'revoked' | 'expired' {
+  if (approval.status === 'revoked') return 'revoked';
+  return approval.expiresAt.getTime() <= now.getTime() ? 'expired' : 'active';
+}

@@ -1,0 +1,153 @@
+// The one way anything is revoked: a token, an approval, an agent's tokens (kill switch), a human's delegations.
+// When a call returns, every affected token, and every token derived from one of them further down a delegation
+// chain (parent_jti), is marked revoked in its record and removed from oidc-provider's storage, so introspection,
+// token exchange and refresh all refuse it at once, in every process (nothing is cached). The audit event commits
+// in the same transaction. Calls are idempotent: they answer how many tokens they newly revoked.
+import type { PrismaClient } from '../db/client.js';
+import { Prisma } from '../../generated/prisma/client.js';
+import { auditData, type AuditEventInput } from '../audit/audit-log.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+
+/** What a revocation reaches. */
+export type RevocationTarget =
+  | { jti: string }
+  | { approvalId: string }
+  | { agentId: string }
+  | { userId: string }
+  | { agentId: string; userId: string };
+
+/** Who revokes, for the audit log. */
+export type Revoker = Pick<AuditEventInput, 'actor' | 'requestId' | 'ip'>;
+
+const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+
+type Tx = Prisma.TransactionClient;
+
+export function createRevocationService(prisma: PrismaClient, hashId: (id: string) => string) {
+  /** Tokens matching `roots`, and all their descendants, are marked revoked and their payloads deleted. */
+  async function revokeTokens(tx: Tx, roots: Prisma.Sql, reason: string): Promise<number> {
+    const revoked = await tx.$queryRaw<Array<{ jti: string; format: string }>>`
+      WITH RECURSIVE affected AS (
+        SELECT jti FROM issued_tokens WHERE ${roots}
+        UNION
+        SELECT child.jti FROM issued_tokens child JOIN affected parent ON child.parent_jti = parent.jti
+      )
+      UPDATE issued_tokens SET revoked_at = now(), revocation_reason = ${reason}
+      WHERE jti IN (SELECT jti FROM affected) AND revoked_at IS NULL
+      RETURNING jti, format`;
+    if (revoked.length > 0) {
+      // JWTs are stored under the hash of their jti; opaque tokens are recorded under the stored id itself.
+      const ids = revoked.map((token) => (token.format === 'jwt' ? hashId(token.jti) : token.jti));
+      await tx.oidcPayload.deleteMany({ where: { model: { in: TOKEN_MODELS }, id: { in: ids } } });
+    }
+    return revoked.length;
+  }
+
+  /** oidc-provider grants (and everything stored under them: codes, refresh tokens, ...) go too. */
+  async function destroyGrants(tx: Tx, grantIds: string[]): Promise<void> {
+    const ids = [...new Set(grantIds.filter(Boolean))];
+    if (ids.length === 0) return;
+    await tx.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: ids } }, { model: 'Grant', id: { in: ids } }] } });
+  }
+
+  async function revokeApprovals(tx: Tx, where: Prisma.ApprovalWhereInput, reason: string): Promise<string[]> {
+    const approvals = await tx.approval.findMany({ where: { ...where, status: 'active' }, select: { id: true, grantId: true } });
+    if (approvals.length === 0) return [];
+    await tx.approval.updateMany({
+      where: { id: { in: approvals.map((a) => a.id) } },
+      data: { status: 'revoked', revokedAt: new Date(), revokedReason: reason },
+    });
+    await destroyGrants(tx, approvals.flatMap((a) => (a.grantId ? [a.grantId] : [])));
+    return approvals.map((a) => a.id);
+  }
+
+  const chainHas = (agentId: string) => Prisma.sql`actor_chain @> ${JSON.stringify([{ sub: agentId }])}::jsonb`;
+
+  async function audit(tx: Tx, revoker: Revoker, action: string, details: Record<string, unknown>, ids: { userId?: string; agentId?: string }) {
+    await tx.auditEvent.create({
+      data: auditData({ ...revoker, action, outcome: 'success', userId: ids.userId, agentId: ids.agentId, details }),
+      select: { seq: true },
+    });
+  }
+
+  return {
+    async revoke(target: RevocationTarget, revoker: Revoker, reason = 'revoked by an administrator'): Promise<{ revoked: number }> {
+      return prisma.$transaction(async (tx) => {
+        let revoked = 0;
+        let approvals: string[] = [];
+        if ('jti' in target) {
+          revoked = await revokeTokens(tx, Prisma.sql`jti = ${target.jti} OR jti = ${hashId(target.jti)}`, reason);
+        } else if ('approvalId' in target) {
+          const approval = await tx.approval.findUnique({ where: { id: target.approvalId }, select: { grantId: true } });
+          if (!approval) throw new NotFoundError(`no approval ${target.approvalId}`);
+          approvals = await revokeApprovals(tx, { id: target.approvalId }, reason);
+          const byGrant = approval.grantId ? Prisma.sql` OR grant_id = ${approval.grantId}` : Prisma.empty;
+          revoked = await revokeTokens(tx, Prisma.sql`approval_id = ${target.approvalId}${byGrant}`, reason);
+        } else if ('agentId' in target && 'userId' in target) {
+          approvals = await revokeApprovals(tx, { agentId: target.agentId, userId: target.userId }, reason);
+          const grants = await grantsOf(tx, { clientId: target.agentId, accountId: target.userId });
+          await destroyGrants(tx, grants);
+          revoked = await revokeTokens(
+            tx,
+            Prisma.sql`subject = ${target.userId} AND (client_id = ${target.agentId} OR ${chainHas(target.agentId)})`,
+            reason,
+          );
+        } else if ('agentId' in target) {
+          approvals = await revokeApprovals(tx, { agentId: target.agentId }, reason);
+          await destroyGrants(tx, await grantsOf(tx, { clientId: target.agentId }));
+          revoked = await revokeTokens(tx, Prisma.sql`client_id = ${target.agentId} OR ${chainHas(target.agentId)}`, reason);
+        } else {
+          approvals = await revokeApprovals(tx, { userId: target.userId }, reason);
+          await destroyGrants(tx, await grantsOf(tx, { accountId: target.userId }));
+          await tx.oidcPayload.deleteMany({ where: { model: 'Session', payload: { path: ['accountId'], equals: target.userId } } });
+          revoked = await revokeTokens(tx, Prisma.sql`subject = ${target.userId}`, reason);
+        }
+        await audit(
+          tx,
+          revoker,
+          'revocation',
+          { target, reason, tokens_revoked: revoked, approvals_revoked: approvals },
+          { userId: 'userId' in target ? target.userId : undefined, agentId: 'agentId' in target ? target.agentId : undefined },
+        );
+        return { revoked };
+      });
+    },
+
+    /** The kill switch: the agent is refused everything until activated; its tokens and approvals stop now. */
+    async suspendAgent(agentId: string, revoker: Revoker): Promise<{ revoked: number }> {
+      const agent = await prisma.agent.findUnique({ where: { id: agentId }, select: { status: true } });
+      if (!agent) throw new NotFoundError(`no agent ${agentId}`);
+      const result = await prisma.$transaction(async (tx) => {
+        await tx.agent.update({ where: { id: agentId }, data: { status: 'suspended', suspendedAt: new Date() } });
+        const approvals = await revokeApprovals(tx, { agentId }, 'agent suspended');
+        await destroyGrants(tx, await grantsOf(tx, { clientId: agentId }));
+        const revoked = await revokeTokens(tx, Prisma.sql`client_id = ${agentId} OR ${chainHas(agentId)}`, 'agent suspended');
+        await audit(tx, revoker, 'agent.suspended', { tokens_revoked: revoked, approvals_revoked: approvals }, { agentId });
+        return { revoked };
+      });
+      return result;
+    },
+
+    /** Lifts the kill switch. No approval comes back: the human approves again. */
+    async activateAgent(agentId: string, revoker: Revoker): Promise<void> {
+      await prisma.$transaction(async (tx) => {
+        const agent = await tx.agent.findUnique({ where: { id: agentId }, select: { status: true } });
+        if (!agent) throw new NotFoundError(`no agent ${agentId}`);
+        if (agent.status === 'active') throw new ConflictError('the agent is already active');
+        await tx.agent.update({ where: { id: agentId }, data: { status: 'active', suspendedAt: null } });
+        await audit(tx, revoker, 'agent.activated', {}, { agentId });
+      });
+    },
+  };
+
+  /** Grant ids oidc-provider holds for a client and/or account. */
+  async function grantsOf(tx: Tx, match: { clientId?: string; accountId?: string }): Promise<string[]> {
+    const conditions: Prisma.OidcPayloadWhereInput[] = [];
+    if (match.clientId) conditions.push({ payload: { path: ['clientId'], equals: match.clientId } });
+    if (match.accountId) conditions.push({ payload: { path: ['accountId'], equals: match.accountId } });
+    const rows = await tx.oidcPayload.findMany({ where: { model: 'Grant', AND: conditions }, select: { id: true } });
+    return rows.map((row) => row.id);
+  }
+}
+
+export type RevocationService = ReturnType<typeof createRevocationService>;

@@ -1,0 +1,87 @@
+// Finds the record of a token presented to this server (a subject or actor token of an exchange): a JWT must carry
+// one of our signatures for our issuer, an opaque token is known by its keyed hash. Revocation and expiry are read
+// from the record, in the database, on every call: what was revoked through any process is refused here at once.
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import type { PrismaClient } from '../db/client.js';
+import { ExchangeRefusal } from '../delegation/exchange-policy.js';
+import type { Actor, PrincipalKind } from './principals.js';
+
+export const TOKEN_TYPE = {
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  jwt: 'urn:ietf:params:oauth:token-type:jwt',
+} as const;
+
+export type PresentedToken = {
+  jti: string;
+  subject: string;
+  subjectKind: PrincipalKind;
+  actorChain: Actor[];
+  clientId: string;
+  scopes: string[];
+  audience: string | null;
+  resource: string | null;
+  dpopJkt: string | null;
+  expiresAt: Date;
+};
+
+export type TokenLookup = {
+  prisma: PrismaClient;
+  hashId: (id: string) => string;
+  issuer: string;
+  publicJwks: () => { keys: readonly object[] };
+};
+
+export function createTokenResolver(deps: TokenLookup) {
+  let cached: { keys: readonly object[] } | undefined;
+  let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
+  const keys = () => {
+    const current = deps.publicJwks();
+    if (current !== cached) {
+      cached = current;
+      keySet = createLocalJWKSet(current as JSONWebKeySet);
+    }
+    return keySet!;
+  };
+
+  return async function resolve(token: string, type: string, label: 'subject_token' | 'actor_token', now = new Date()): Promise<PresentedToken> {
+    if (type !== TOKEN_TYPE.accessToken && type !== TOKEN_TYPE.jwt) {
+      throw new ExchangeRefusal('invalid_request', 'token_type', `${label}_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}`);
+    }
+    let jti: string;
+    if (token.split('.').length === 3) {
+      try {
+        const { payload } = await jwtVerify(token, keys(), { issuer: deps.issuer, typ: 'at+jwt' });
+        if (typeof payload.jti !== 'string') throw new Error('no jti');
+        jti = payload.jti;
+      } catch (error) {
+        const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
+        throw new ExchangeRefusal('invalid_grant', expired ? 'token_expired' : 'token_invalid', expired ? `the ${label} has expired` : `the ${label} is not an access token issued by this server`);
+      }
+    } else if (type === TOKEN_TYPE.jwt) {
+      throw new ExchangeRefusal('invalid_grant', 'token_invalid', `the ${label} is not a JWT`);
+    } else {
+      jti = deps.hashId(token);
+    }
+
+    const record = await deps.prisma.issuedToken.findUnique({ where: { jti } });
+    if (!record || record.kind !== 'access_token') {
+      throw new ExchangeRefusal('invalid_grant', 'token_unknown', `the ${label} is not an access token issued by this server`);
+    }
+    if (record.revokedAt) throw new ExchangeRefusal('invalid_grant', 'token_revoked', `the ${label} has been revoked`);
+    if (record.expiresAt.getTime() <= now.getTime()) throw new ExchangeRefusal('invalid_grant', 'token_expired', `the ${label} has expired`);
+    return {
+      jti: record.jti,
+      subject: record.subject,
+      subjectKind: record.subjectKind,
+      actorChain: record.actorChain as Actor[],
+      clientId: record.clientId,
+      scopes: record.scopes,
+      audience: record.audience,
+      resource: record.resource,
+      dpopJkt: record.dpopJkt,
+      expiresAt: record.expiresAt,
+    };
+  };
+}
+
+export type TokenResolver = ReturnType<typeof createTokenResolver>;
