@@ -23,6 +23,7 @@ const envSchema = z.object({
   AGENTAUTH_AGENT_MAX_TOKEN_TTL: z.coerce.number().int().min(30).max(3600).default(3600),
   AGENTAUTH_APPROVAL_DEFAULT_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   AGENTAUTH_APPROVAL_MAX_DAYS: z.coerce.number().int().min(1).max(365).default(90),
+  AGENTAUTH_KEY_POLL_INTERVAL_S: z.coerce.number().int().min(1).max(300).default(60),
   AGENTAUTH_DELEGATION_MAX_DEPTH: z.coerce.number().int().min(1).max(10).default(3),
   LOG_LEVEL: z.enum(logLevels).default('info'),
 });
@@ -55,6 +56,8 @@ export type Config = {
     maxDelegationDepth: number;
   };
   approvals: { defaultDays: number; maxDays: number };
+  /** Seconds between checks for rotated keys (a NOTIFY usually brings them sooner). */
+  keyPollIntervalSeconds: number;
   logLevel: (typeof logLevels)[number];
 };
 
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxTokenTtl: e.AGENTAUTH_AGENT_MAX_TOKEN_TTL,
       maxDelegationDepth: e.AGENTAUTH_DELEGATION_MAX_DEPTH,
     },
+    keyPollIntervalSeconds: e.AGENTAUTH_KEY_POLL_INTERVAL_S,
     approvals: { defaultDays: Math.min(e.AGENTAUTH_APPROVAL_DEFAULT_DAYS, e.AGENTAUTH_APPROVAL_MAX_DAYS), maxDays: e.AGENTAUTH_APPROVAL_MAX_DAYS },
     logLevel: e.LOG_LEVEL,
   };

@@ -10,6 +10,7 @@ import { applyMigrations } from './db/migrate.js';
 import { createApp } from './http/app.js';
 import { loadKek } from './keys/kek.js';
 import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
+import { startKeyWatcher } from './keys/key-watcher.js';
 import { createAgentStore, type AgentStore } from './agents/agent-store.js';
 import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
@@ -125,7 +126,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       keyRing.current = next;
       provider.replace(buildProvider(next));
     };
-    void applyKeys;
+    // Rotations by any process (`agentauth keys rotate`) reach this one by LISTEN/NOTIFY, else by the periodic poll.
+    const keyWatcher = startKeyWatcher({
+      databaseUrl,
+      prisma: db.prisma,
+      kek,
+      version: keys.version,
+      apply: applyKeys,
+      log,
+      pollIntervalMs: config.keyPollIntervalSeconds * 1000,
+    });
+    cleanup.unshift(() => keyWatcher.close());
     const app = createApp({
       provider,
       issuer: issuerUrl,

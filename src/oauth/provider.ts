@@ -2,6 +2,7 @@
 // configuration of what the server speaks; domain decisions (who a human is, what a resource server accepts, how a
 // token is recorded) live in their own modules and are wired in here.
 import Provider, { errors, type Account, type ClientMetadata, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
+import { JWKS_MAX_AGE_SECONDS } from '../keys/rotation-policy.js';
 import type { Logger } from '../observability/logger.js';
 import type { Resource, ResourceStore } from '../resources/resource-store.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
@@ -200,6 +201,13 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+
+  // Resource servers may cache the JWKS this long; `agentauth keys rotate` waits at least as long after publishing a
+  // key before it signs with it (src/keys/rotation-policy.ts).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'jwks' && ctx.status === 200) ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+  });
   provider.registerGrantType(TOKEN_EXCHANGE, options.tokenExchange, TOKEN_EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_REPEATABLE);
 
   // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.

@@ -1,6 +1,7 @@
 // Every CLI command, in the order `agentauth --help` lists them.
 import type { CliCommand } from '../context.js';
 import { clientsCreate } from './clients.js';
+import { keysList, keysRotate } from './keys.js';
 import { resourcesCreate, resourcesList } from './resources.js';
 
-export const commands: CliCommand[] = [clientsCreate, resourcesCreate, resourcesList];
+export const commands: CliCommand[] = [clientsCreate, resourcesCreate, resourcesList, keysRotate, keysList];
