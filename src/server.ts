@@ -15,6 +15,7 @@ import { createAgentStore, type AgentStore } from './agents/agent-store.js';
 import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
 import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
+import { createLoginThrottle } from './humans/login-throttle.js';
 import { createUserStore, type UserStore } from './humans/user-store.js';
 import { createAdapterFactory, sweepExpiredPayloads } from './oauth/adapter.js';
 import { protectedResourceMetadataRoute } from './resources/protected-resource-metadata.js';
@@ -92,7 +93,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, alsoWrite: recorder.alsoWrite, alsoRemove: recorder.alsoRemove });
     const issuerUrl = new URL(issuer);
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
-    const pages = createPages({ prefix });
     const tokenExchange = tokenExchangeHandler({
       prisma: db.prisma,
       resources,
@@ -100,6 +100,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       resolveToken: createTokenResolver({ prisma: db.prisma, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
       maxDelegationDepth: config.agents.maxDelegationDepth,
     });
+    const pages = createPages({ prefix, provider: () => provider.current, users, resources, prisma: db.prisma, kek });
     const buildProvider = (keySet: KeySet) =>
       createProvider({
         issuer,
@@ -122,21 +123,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
       });
     const provider = new ProviderHost(buildProvider(keys), prefix);
-    const applyKeys = (next: KeySet) => {
-      keyRing.current = next;
-      provider.replace(buildProvider(next));
-    };
-    // Rotations by any process (`agentauth keys rotate`) reach this one by LISTEN/NOTIFY, else by the periodic poll.
-    const keyWatcher = startKeyWatcher({
-      databaseUrl,
-      prisma: db.prisma,
-      kek,
-      version: keys.version,
-      apply: applyKeys,
-      log,
-      pollIntervalMs: config.keyPollIntervalSeconds * 1000,
-    });
-    cleanup.unshift(() => keyWatcher.close());
     const app = createApp({
       provider,
       issuer: issuerUrl,
@@ -153,11 +139,31 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ],
     });
     handle = app.callback();
+    // oidc-provider mounted in our app signs its cookies through the app's ctx.cookies (panva/node-oidc-provider#341):
+    // the app's keys are the provider's cookie keys, and follow rotation with it.
+    app.keys = keys.cookie;
+    const applyKeys = (next: KeySet) => {
+      keyRing.current = next;
+      provider.replace(buildProvider(next));
+      app.keys = next.cookie;
+    };
+    // Rotations by any process (`agentauth keys rotate`) reach this one by LISTEN/NOTIFY, else by the periodic poll.
+    const keyWatcher = startKeyWatcher({
+      databaseUrl,
+      prisma: db.prisma,
+      kek,
+      version: keys.version,
+      apply: applyKeys,
+      log,
+      pollIntervalMs: config.keyPollIntervalSeconds * 1000,
+    });
+    cleanup.unshift(() => keyWatcher.close());
 
+    const throttle = createLoginThrottle(db.prisma);
     const sweeper = setInterval(() => {
-      sweepExpiredPayloads(db.prisma)
-        .then((count) => count > 0 && log.debug({ count }, 'swept expired oidc payloads'))
-        .catch((error: unknown) => log.warn({ err: error }, 'sweeping expired payloads failed'));
+      Promise.all([sweepExpiredPayloads(db.prisma), throttle.sweep()])
+        .then(([payloads]) => payloads > 0 && log.debug({ count: payloads }, 'swept expired oidc payloads'))
+        .catch((error: unknown) => log.warn({ err: error }, 'sweeping expired rows failed'));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
     cleanup.unshift(async () => clearInterval(sweeper));

@@ -50,11 +50,16 @@ function authorizationServerMetadata(prefix: string): Koa.Middleware {
   };
 }
 
+/**
+ * A strict default policy, set before anything runs: pages replace it with their own, and oidc-provider adds the
+ * hash of the inline script it needs (form_post, logout) to a policy that already exists, which it cannot do after.
+ */
 function securityHeaders(): Koa.Middleware {
   return async (ctx, next) => {
-    await next();
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'no-referrer');
-    if (!ctx.response.get('Content-Security-Policy')) ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    // An empty script-src allows no script; oidc-provider appends its hashes to it.
+    ctx.set('Content-Security-Policy', "default-src 'none'; script-src; frame-ancestors 'none'");
+    await next();
   };
 }

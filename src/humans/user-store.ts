@@ -1,13 +1,31 @@
 // Humans: the people agents act for. Stored apart from agents; passwords as argon2id hashes.
 import type { Account } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
+import type { Prisma } from '../../generated/prisma/client.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verifyAgainstDummy, verifyPassword } from './passwords.js';
 
 export type User = { id: string; username: string; displayName: string | null; status: 'active' | 'disabled'; createdAt: Date };
 
 export class UserInputError extends Error {
   override name = 'UserInputError';
+  /** The field at fault, for callers that report per field (the admin API). */
+  constructor(
+    message: string,
+    readonly field?: 'username' | 'password',
+  ) {
+    super(message);
+  }
 }
+
+/** The username belongs to another account (a conflict, not a malformed value). */
+export class UsernameTakenError extends UserInputError {
+  override name = 'UsernameTakenError';
+}
+
+export type UserChanges = { displayName?: string | null | undefined; password?: string | undefined; status?: User['status'] | undefined };
+
+type Writer = PrismaClient | Prisma.TransactionClient;
 
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{0,127}$/;
 
@@ -20,19 +38,68 @@ const select = { id: true, username: true, displayName: true, status: true, crea
 
 export function createUserStore(prisma: PrismaClient) {
   return {
-    async create(input: { username: string; password: string; displayName?: string }): Promise<User> {
+    /** `tx` lets callers commit the new user together with their own writes (its audit event). */
+    async create(input: { username: string; password: string; displayName?: string | undefined }, tx: Writer = prisma): Promise<User> {
       const username = normalizeUsername(input.username);
-      if (!USERNAME.test(username)) throw new UserInputError('username: 1-128 characters of a-z, 0-9, ".", "_", "@", "-", starting with a letter or digit');
-      if (input.password.length < MIN_PASSWORD_LENGTH || input.password.length > MAX_PASSWORD_LENGTH) {
-        throw new UserInputError(`password: ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`);
+      if (!USERNAME.test(username)) {
+        throw new UserInputError('username: 1-128 characters of a-z, 0-9, ".", "_", "@", "-", starting with a letter or digit', 'username');
       }
+      checkPassword(input.password);
       try {
-        return await prisma.user.create({
+        return await tx.user.create({
           data: { username, passwordHash: await hashPassword(input.password), displayName: input.displayName ?? null },
           select,
         });
       } catch (error) {
-        if ((error as { code?: string }).code === 'P2002') throw new UserInputError(`username: ${username} is taken`);
+        if ((error as { code?: string }).code === 'P2002') throw new UsernameTakenError(`username: ${username} is taken`, 'username');
+        throw error;
+      }
+    },
+
+    /** A page of users by username; `cursor` is the id of the last user of the previous page. */
+    async list(options: { limit: number; cursor?: string | undefined; status?: User['status'] | undefined }) {
+      const rows = await prisma.user.findMany({
+        where: options.status ? { status: options.status } : {},
+        orderBy: [{ username: 'asc' }, { id: 'asc' }],
+        take: options.limit + 1,
+        ...(options.cursor ? { cursor: { id: options.cursor }, skip: 1 } : {}),
+        select,
+      });
+      const items = rows.slice(0, options.limit);
+      return { items, nextCursor: rows.length > options.limit ? items.at(-1)!.id : null };
+    },
+
+    /**
+     * Changes a user; answers the user before and after. Disabling here only flips the status: the caller revokes
+     * the human's approvals and tokens through the revocation service.
+     */
+    async update(id: string, changes: UserChanges, tx: Writer = prisma): Promise<{ before: User; after: User }> {
+      const before = await this.findById(id);
+      if (!before) throw new NotFoundError(`no user ${id}`);
+      if (changes.password !== undefined) checkPassword(changes.password);
+      const after = await tx.user.update({
+        where: { id },
+        data: {
+          ...(changes.displayName !== undefined ? { displayName: changes.displayName } : {}),
+          ...(changes.status !== undefined ? { status: changes.status } : {}),
+          ...(changes.password !== undefined ? { passwordHash: await hashPassword(changes.password) } : {}),
+        },
+        select,
+      });
+      return { before, after };
+    },
+
+    /** Deletes a user who owns no agents (their approvals go with them); ConflictError while agents remain. */
+    async delete(id: string, tx: Writer = prisma): Promise<void> {
+      const owned = await tx.agent.count({ where: { ownerUserId: id } });
+      if (owned > 0) throw new ConflictError(`the user owns ${owned} agent(s): delete or reassign them first`);
+      try {
+        await tx.user.delete({ where: { id } });
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'P2025') throw new NotFoundError(`no user ${id}`);
+        // An agent created for this user meanwhile: the foreign key refuses the delete.
+        if (code === 'P2003' || code === 'P2014') throw new ConflictError('the user owns agents: delete or reassign them first');
         throw error;
       }
     },
@@ -47,11 +114,19 @@ export function createUserStore(prisma: PrismaClient) {
      * exists.
      */
     async authenticate(username: string, password: string): Promise<User | undefined> {
+      return (await this.checkCredentials(username, password)).user;
+    },
+
+    /**
+     * Like `authenticate`, and on failure also the id of the user the username names, if any (for the audit log:
+     * found with the same query, so it costs no time that would tell whether the user exists).
+     */
+    async checkCredentials(username: string, password: string): Promise<{ user: User } | { user: undefined; userId: string | undefined }> {
       const row = await prisma.user.findUnique({ where: { username: normalizeUsername(username) } });
-      if (!row || row.status !== 'active') return verifyAgainstDummy(password).then(() => undefined);
-      if (!(await verifyPassword(row.passwordHash, password))) return undefined;
+      if (!row || row.status !== 'active') return verifyAgainstDummy(password).then(() => ({ user: undefined, userId: row?.id }));
+      if (!(await verifyPassword(row.passwordHash, password))) return { user: undefined, userId: row.id };
       const { passwordHash: _hash, updatedAt: _updated, ...user } = row;
-      return user;
+      return { user };
     },
 
     /** oidc-provider's view of an active human: `sub` and the profile claims. */
@@ -67,3 +142,9 @@ export function createUserStore(prisma: PrismaClient) {
 }
 
 export type UserStore = ReturnType<typeof createUserStore>;
+
+function checkPassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
+    throw new UserInputError(`password: ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`, 'password');
+  }
+}

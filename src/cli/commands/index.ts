@@ -3,5 +3,6 @@ import type { CliCommand } from '../context.js';
 import { clientsCreate } from './clients.js';
 import { keysList, keysRotate } from './keys.js';
 import { resourcesCreate, resourcesList } from './resources.js';
+import { usersCreate } from './users.js';
 
-export const commands: CliCommand[] = [clientsCreate, resourcesCreate, resourcesList, keysRotate, keysList];
+export const commands: CliCommand[] = [clientsCreate, resourcesCreate, resourcesList, keysRotate, keysList, usersCreate];
