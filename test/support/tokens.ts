@@ -1,10 +1,10 @@
 // Fixtures for delegation tests: a human's access token issued to a client, minted through oidc-provider's own
 // AccessToken model (so it is signed, stored and recorded exactly like one from a real flow) without driving a
 // browser through login and consent; the browser tests cover those flows end to end.
-import type { TestServer } from './server.js';
+import type { RunningServer } from '../../src/server.js';
 
 export async function mintHumanToken(
-  server: TestServer,
+  server: Pick<RunningServer, 'provider' | 'stores'>,
   options: { userId: string; clientId: string; resource: string; scopes: string[]; lifetime?: number; jkt?: string },
 ): Promise<string> {
   const provider = server.provider.current;
