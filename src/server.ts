@@ -29,6 +29,7 @@ import { createTokenResolver } from './tokens/subject-token.js';
 import { createPages } from './pages/index.js';
 import { ProviderHost } from './oauth/provider-host.js';
 import type { Logger } from './observability/logger.js';
+import { bootstrapAdminKey, createAdminApi } from './admin/index.js';
 
 export type RunningServer = {
   url: string;
@@ -83,6 +84,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
     const secrets = createSecretHasher(kek);
+    await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log });
     const clients = createClientStore(db.prisma, secrets);
     const resources = createResourceStore(db.prisma);
     const users = createUserStore(db.prisma);
@@ -129,7 +131,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log,
       ping: () => db.ping(),
       trustProxy: config.trustProxy,
-      routes: [...pages.routes, protectedResourceMetadataRoute(prefix, issuer, resources)],
+      routes: [
+        ...pages.routes,
+        protectedResourceMetadataRoute(prefix, issuer, resources),
+        createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation }, provider: () => provider.current }),
+      ],
       beforeProvider: [
         jwtTokenHandles({
           issuer,

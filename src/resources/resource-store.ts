@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 
 /** Seconds; access tokens live minutes, not hours. */
 export const MAX_ACCESS_TOKEN_TTL = 3600;
@@ -58,12 +59,18 @@ export class ResourceExistsError extends Error {
   override name = 'ResourceExistsError';
 }
 
+/** What may change about a registered resource; its identifier never does (tokens and agents name it). */
+export type ResourceChanges = { name?: string | undefined; scopes?: ResourceScope[] | undefined; access_token_ttl?: number | undefined };
+
+type Writer = PrismaClient | Prisma.TransactionClient;
+
 export function createResourceStore(prisma: PrismaClient) {
   return {
-    async create(input: NewResource): Promise<Resource> {
+    /** `tx` lets callers commit the new resource together with their own writes (its audit event). */
+    async create(input: NewResource, tx: Writer = prisma): Promise<Resource> {
       const resource = resourceSchema.parse(input);
       try {
-        const row = await prisma.resourceServer.create({
+        const row = await tx.resourceServer.create({
           data: {
             identifier: resource.identifier,
             name: resource.name,
@@ -86,7 +93,68 @@ export function createResourceStore(prisma: PrismaClient) {
     async list(): Promise<Resource[]> {
       return (await prisma.resourceServer.findMany({ orderBy: { identifier: 'asc' } })).map(toResource);
     },
+
+    async findById(id: string): Promise<Resource | undefined> {
+      if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+      const row = await prisma.resourceServer.findUnique({ where: { id } });
+      return row ? toResource(row) : undefined;
+    },
+
+    /** A page of resources by identifier; `cursor` is the id of the last resource of the previous page. */
+    async page(options: { limit: number; cursor?: string | undefined }) {
+      const rows = await prisma.resourceServer.findMany({
+        orderBy: { identifier: 'asc' },
+        take: options.limit + 1,
+        ...(options.cursor ? { cursor: { id: options.cursor }, skip: 1 } : {}),
+      });
+      const items = rows.slice(0, options.limit).map(toResource);
+      return { items, nextCursor: rows.length > options.limit ? items.at(-1)!.id : null };
+    },
+
+    /**
+     * Changes name, scopes or token lifetime. A scope may not be removed while an agent's ceiling still needs it (no
+     * other audience of that agent defines it): the agent would be left with a scope nothing grants.
+     */
+    async update(id: string, changes: ResourceChanges, tx: Writer = prisma): Promise<{ before: Resource; after: Resource }> {
+      const before = await this.findById(id);
+      if (!before) throw new NotFoundError(`no resource ${id}`);
+      const next = resourceSchema.parse({
+        identifier: before.identifier,
+        name: changes.name ?? before.name,
+        scopes: changes.scopes ?? before.scopes,
+        access_token_ttl: changes.access_token_ttl ?? before.accessTokenTtl,
+      });
+      const kept = new Set(next.scopes.map((scope) => scope.name));
+      const removed = before.scopes.map((scope) => scope.name).filter((name) => !kept.has(name));
+      if (removed.length > 0) await refuseRemovingScopesInUse(tx, before.identifier, removed);
+      const row = await tx.resourceServer.update({
+        where: { id },
+        data: { name: next.name, scopes: next.scopes as Prisma.InputJsonValue, accessTokenTtl: next.access_token_ttl },
+      });
+      return { before, after: toResource(row) };
+    },
   };
 }
 
 export type ResourceStore = ReturnType<typeof createResourceStore>;
+
+async function refuseRemovingScopesInUse(tx: Writer, identifier: string, removed: string[]): Promise<void> {
+  const agents = await tx.agent.findMany({
+    where: { audiences: { has: identifier }, scopes: { hasSome: removed } },
+    select: { id: true, scopes: true, audiences: true },
+  });
+  if (agents.length === 0) return;
+  const others = await tx.resourceServer.findMany({
+    where: { identifier: { in: [...new Set(agents.flatMap((agent) => agent.audiences))].filter((other) => other !== identifier) } },
+    select: { identifier: true, scopes: true },
+  });
+  const definedBy = new Map(others.map((other) => [other.identifier, new Set((other.scopes as ResourceScope[]).map((scope) => scope.name))]));
+  for (const agent of agents) {
+    const stranded = removed.filter(
+      (scope) => agent.scopes.includes(scope) && !agent.audiences.some((audience) => definedBy.get(audience)?.has(scope)),
+    );
+    if (stranded.length > 0) {
+      throw new ConflictError(`agent ${agent.id} still has ${stranded.join(', ')} in its scope ceiling: narrow the agent first`);
+    }
+  }
+}

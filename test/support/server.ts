@@ -26,6 +26,8 @@ export async function startTestServer(
       ISSUER: `http://127.0.0.1:${port}`,
       HOST: '127.0.0.1',
       AGENTAUTH_KEK: options.kek ?? randomBytes(32).toString('base64url'),
+      // A known bootstrap key keeps the server from printing a generated one on every test start.
+      AGENTAUTH_BOOTSTRAP_ADMIN_KEY: `aa_ak_${randomBytes(32).toString('base64url')}`,
       AGENTAUTH_DATA_DIR: dataDir,
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       ...options.env,

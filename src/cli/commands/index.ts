@@ -1,8 +1,9 @@
 // Every CLI command, in the order `agentauth --help` lists them.
 import type { CliCommand } from '../context.js';
+import { adminKeysCreate } from './admin-keys.js';
 import { clientsCreate } from './clients.js';
 import { keysList, keysRotate } from './keys.js';
 import { resourcesCreate, resourcesList } from './resources.js';
 import { usersCreate } from './users.js';
 
-export const commands: CliCommand[] = [clientsCreate, resourcesCreate, resourcesList, keysRotate, keysList, usersCreate];
+export const commands: CliCommand[] = [clientsCreate, resourcesCreate, resourcesList, keysRotate, keysList, usersCreate, adminKeysCreate];

@@ -1,0 +1,187 @@
+// /admin/v1/agents: agent identities (each also an OAuth client with the same id), their secrets and the kill
+// switch. Suspension and activation are audited by the revocation service, which performs them.
+import { agentClientMetadata, type Agent } from '../../agents/agent-store.js';
+import { recordAuditEvent } from '../../audit/audit-log.js';
+import { InvalidInputError } from '../../errors.js';
+import { decodeCursor, encodeCursor, UUID } from '../http.js';
+import { defineRoute, type AdminRoute } from '../route.js';
+import {
+  agentCreatedSchema,
+  agentCreateSchema,
+  agentListQuery,
+  agentSchema,
+  agentSecretSchema,
+  agentUpdateSchema,
+  listOf,
+  revokedCountSchema,
+} from '../schemas.js';
+import { adminEvent, type AdminServices } from '../services.js';
+import { agentView } from '../views.js';
+
+const TAG = 'agents';
+
+export function agentRoutes(s: AdminServices): AdminRoute[] {
+  /** The agent's OAuth client metadata must also satisfy oidc-provider, or the agent could never authenticate. */
+  async function checkClientMetadata(agent: Pick<Agent, 'id' | 'name' | 'tokenEndpointAuthMethod' | 'jwks' | 'redirectUris'>) {
+    const secret = agent.tokenEndpointAuthMethod === 'private_key_jwt' ? {} : { client_secret: 'placeholder-for-validation-only' };
+    try {
+      await s.validateClientMetadata({ ...agentClientMetadata(agent), ...secret });
+    } catch (error) {
+      const { error: code, error_description: description } = error as { error?: string; error_description?: string };
+      if (code !== 'invalid_client_metadata' && code !== 'invalid_redirect_uri') throw error;
+      const message = description ?? code;
+      const path = code === 'invalid_redirect_uri' ? 'redirect_uris' : (['jwks', 'redirect_uris', 'token_endpoint_auth_method'].find((field) => message.includes(field)) ?? '');
+      throw new InvalidInputError('the agent is not a valid OAuth client', [{ path, message }]);
+    }
+  }
+
+  return [
+    defineRoute({
+      method: 'POST',
+      path: '/agents',
+      operationId: 'createAgent',
+      tag: TAG,
+      summary: 'Register an agent; for secret authentication the response carries client_secret, once',
+      description: 'audiences must name registered resource servers; scopes (the ceiling) must be defined by them.',
+      body: agentCreateSchema,
+      status: 201,
+      response: agentCreatedSchema,
+      handle: async ({ body, actor }) => {
+        const input = {
+          name: body.name,
+          description: body.description,
+          ownerUserId: body.owner_user_id,
+          scopes: body.scopes,
+          audiences: body.audiences,
+          maxTokenTtl: body.max_token_ttl,
+          tokenEndpointAuthMethod: body.token_endpoint_auth_method,
+          jwks: body.jwks,
+          redirectUris: body.redirect_uris,
+        };
+        await checkClientMetadata({ id: 'validation', name: input.name, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, jwks: input.jwks ?? null, redirectUris: input.redirectUris ?? [] });
+        return s.prisma.$transaction(async (tx) => {
+          const { agent, clientSecret } = await s.agents.create(input, tx);
+          await recordAuditEvent(
+            tx,
+            adminEvent(actor, 'agent.created', {
+              agentId: agent.id,
+              userId: agent.ownerUserId,
+              details: { name: agent.name, scopes: agent.scopes, audiences: agent.audiences, token_endpoint_auth_method: agent.tokenEndpointAuthMethod },
+            }),
+          );
+          return { ...agentView(agent), ...(clientSecret ? { client_secret: clientSecret } : {}) };
+        });
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/agents',
+      operationId: 'listAgents',
+      tag: TAG,
+      summary: 'List agents',
+      query: agentListQuery,
+      response: listOf(agentSchema),
+      handle: async ({ query }) => {
+        const page = await s.agents.list({
+          limit: query.limit,
+          cursor: decodeCursor('agents', query.cursor, UUID),
+          ownerUserId: query.owner_user_id,
+          status: query.status,
+        });
+        return { items: page.items.map(agentView), next_cursor: encodeCursor('agents', page.nextCursor) };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/agents/{id}',
+      operationId: 'getAgent',
+      tag: TAG,
+      summary: 'One agent',
+      response: agentSchema,
+      errors: [404],
+      handle: async ({ params }) => agentView(await s.agents.get(params.id!)),
+    }),
+    defineRoute({
+      method: 'PATCH',
+      path: '/agents/{id}',
+      operationId: 'updateAgent',
+      tag: TAG,
+      summary: 'Change an agent',
+      description:
+        'A narrower ceiling or fewer audiences apply from the next token request; tokens already issued live out their (minutes-long) lifetime unless revoked. token_endpoint_auth_method cannot change.',
+      body: agentUpdateSchema,
+      response: agentSchema,
+      errors: [404],
+      handle: async ({ params, body, actor }) => {
+        const current = await s.agents.get(params.id!);
+        if (body.jwks !== undefined || body.redirect_uris !== undefined || body.name !== undefined) {
+          await checkClientMetadata({
+            ...current,
+            name: body.name ?? current.name,
+            jwks: body.jwks ?? current.jwks,
+            redirectUris: body.redirect_uris ?? current.redirectUris,
+          });
+        }
+        return s.prisma.$transaction(async (tx) => {
+          const agent = await s.agents.update(
+            current.id,
+            {
+              name: body.name,
+              description: body.description,
+              ownerUserId: body.owner_user_id,
+              scopes: body.scopes,
+              audiences: body.audiences,
+              maxTokenTtl: body.max_token_ttl,
+              jwks: body.jwks,
+              redirectUris: body.redirect_uris,
+            },
+            tx,
+          );
+          const fields = Object.keys(body).filter((key) => body[key as keyof typeof body] !== undefined);
+          await recordAuditEvent(tx, adminEvent(actor, 'agent.updated', { agentId: agent.id, userId: agent.ownerUserId, details: { fields } }));
+          return agentView(agent);
+        });
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/agents/{id}/secret',
+      operationId: 'rotateAgentSecret',
+      tag: TAG,
+      summary: 'Rotate the agent’s client secret: the new one is shown once, the old one stops working at once',
+      status: 200,
+      response: agentSecretSchema,
+      errors: [404],
+      handle: ({ params, actor }) =>
+        s.prisma.$transaction(async (tx) => {
+          const agent = await s.agents.get(params.id!);
+          const clientSecret = await s.agents.rotateSecret(agent.id, tx);
+          await recordAuditEvent(tx, adminEvent(actor, 'agent.secret_rotated', { agentId: agent.id, userId: agent.ownerUserId }));
+          return { id: agent.id, client_secret: clientSecret };
+        }),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/agents/{id}/suspend',
+      operationId: 'suspendAgent',
+      tag: TAG,
+      summary: 'Kill switch: revoke every live token of the agent, mark its approvals revoked, refuse it until activated',
+      response: revokedCountSchema,
+      errors: [404],
+      handle: ({ params, actor }) => s.revocation.suspendAgent(params.id!, actor),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/agents/{id}/activate',
+      operationId: 'activateAgent',
+      tag: TAG,
+      summary: 'Lift the kill switch; no approval comes back (the human approves again)',
+      response: agentSchema,
+      errors: [404, 409],
+      handle: async ({ params, actor }) => {
+        await s.revocation.activateAgent(params.id!, actor);
+        return agentView(await s.agents.get(params.id!));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,36 @@
+// What the admin API's routes work with: the stores and services of the running server, plus the admin API's own
+// stores and queries, and the helper that turns "this admin did X" into an audit event.
+import type { ClientMetadata } from 'oidc-provider';
+import type { AgentStore } from '../agents/agent-store.js';
+import type { ApprovalStore } from '../approvals/approval-store.js';
+import type { AuditEventInput } from '../audit/audit-log.js';
+import type { PrismaClient } from '../db/client.js';
+import type { UserStore } from '../humans/user-store.js';
+import type { ResourceStore } from '../resources/resource-store.js';
+import type { RevocationService, Revoker } from '../revocation/revocation-service.js';
+import type { AdminKeyStore } from './admin-keys.js';
+import type { createAuditEventQuery } from './audit-events.js';
+import type { IssuedTokenQuery } from './issued-tokens.js';
+
+export type AdminServices = {
+  prisma: PrismaClient;
+  adminKeys: AdminKeyStore;
+  users: UserStore;
+  resources: ResourceStore;
+  agents: AgentStore;
+  approvals: ApprovalStore;
+  revocation: RevocationService;
+  issuedTokens: IssuedTokenQuery;
+  auditEvents: ReturnType<typeof createAuditEventQuery>;
+  /** oidc-provider's own check of client metadata (what dynamic registration runs), for agents' OAuth side. */
+  validateClientMetadata(metadata: ClientMetadata): Promise<void>;
+};
+
+/** An audit event for an admin's action: actor kind `admin`, the admin key's id, the request id and address. */
+export function adminEvent(
+  actor: Revoker,
+  action: string,
+  about: Pick<AuditEventInput, 'userId' | 'agentId' | 'details'> = {},
+): AuditEventInput {
+  return { ...actor, action, outcome: 'success', ...about };
+}

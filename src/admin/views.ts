@@ -1,0 +1,124 @@
+// How domain records look in the admin API: snake_case fields, ISO 8601 dates, 64-bit sequence numbers as strings,
+// and nothing secret (hashes, grant ids) ever. Each view's type is the input type of its response schema.
+import type { z } from 'zod';
+import type { Agent } from '../agents/agent-store.js';
+import { approvalState, type Approval } from '../approvals/approval-store.js';
+import type { User } from '../humans/user-store.js';
+import type { Resource } from '../resources/resource-store.js';
+import type { AdminKey } from './admin-keys.js';
+import type { AuditEventRecord } from './audit-events.js';
+import type { IssuedTokenRecord } from './issued-tokens.js';
+import type {
+  adminKeySchema,
+  agentSchema,
+  approvalSchema,
+  auditEventSchema,
+  issuedTokenSchema,
+  resourceSchema,
+  userSchema,
+} from './schemas.js';
+
+const iso = (date: Date) => date.toISOString();
+const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
+
+export function adminKeyView(key: AdminKey): z.input<typeof adminKeySchema> {
+  return {
+    id: key.id,
+    name: key.name,
+    role: key.role,
+    created_by: key.createdBy,
+    created_at: iso(key.createdAt),
+    last_used_at: isoOrNull(key.lastUsedAt),
+    revoked_at: isoOrNull(key.revokedAt),
+  };
+}
+
+export function userView(user: User): z.input<typeof userSchema> {
+  return { id: user.id, username: user.username, display_name: user.displayName, status: user.status, created_at: iso(user.createdAt) };
+}
+
+export function resourceView(resource: Resource): z.input<typeof resourceSchema> {
+  return {
+    id: resource.id,
+    identifier: resource.identifier,
+    name: resource.name,
+    scopes: resource.scopes.map((scope) => ({ name: scope.name, description: scope.description, requires_approval: scope.requires_approval })),
+    access_token_ttl: resource.accessTokenTtl,
+  };
+}
+
+export function agentView(agent: Agent): z.input<typeof agentSchema> {
+  return {
+    id: agent.id,
+    name: agent.name,
+    description: agent.description,
+    owner_user_id: agent.ownerUserId,
+    status: agent.status,
+    scopes: agent.scopes,
+    audiences: agent.audiences,
+    max_token_ttl: agent.maxTokenTtl,
+    token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+    jwks: agent.jwks as z.input<typeof agentSchema>['jwks'],
+    redirect_uris: agent.redirectUris,
+    suspended_at: isoOrNull(agent.suspendedAt),
+    created_at: iso(agent.createdAt),
+    updated_at: iso(agent.updatedAt),
+  };
+}
+
+export function approvalView(approval: Approval, now = new Date()): z.input<typeof approvalSchema> {
+  return {
+    id: approval.id,
+    user_id: approval.userId,
+    agent_id: approval.agentId,
+    scopes: approval.scopes,
+    resources: approval.resources,
+    expires_at: iso(approval.expiresAt),
+    status: approvalState(approval, now),
+    granted_via: approval.grantedVia,
+    created_at: iso(approval.createdAt),
+    revoked_at: isoOrNull(approval.revokedAt),
+    revoked_reason: approval.revokedReason,
+  };
+}
+
+export function issuedTokenView(token: IssuedTokenRecord): z.input<typeof issuedTokenSchema> {
+  return {
+    jti: token.jti,
+    kind: token.kind,
+    format: token.format,
+    parent_jti: token.parentJti,
+    subject: token.subject,
+    subject_kind: token.subjectKind,
+    actor_chain: token.actorChain as Array<{ sub: string; kind: string }>,
+    client_id: token.clientId,
+    scopes: token.scopes,
+    audience: token.audience,
+    resource: token.resource,
+    grant_type: token.grantType,
+    approval_id: token.approvalId,
+    issued_at: iso(token.issuedAt),
+    expires_at: iso(token.expiresAt),
+    revoked_at: isoOrNull(token.revokedAt),
+    revocation_reason: token.revocationReason,
+  };
+}
+
+export function auditEventView(event: AuditEventRecord): z.input<typeof auditEventSchema> {
+  return {
+    seq: event.seq.toString(),
+    id: event.id,
+    occurred_at: iso(event.occurredAt),
+    action: event.action,
+    outcome: event.outcome,
+    actor_type: event.actorKind,
+    actor_id: event.actorId,
+    user_id: event.userId,
+    agent_id: event.agentId,
+    actor_chain: event.actorChain,
+    client_id: event.clientId,
+    request_id: event.requestId,
+    ip: event.ip,
+    details: event.details as Record<string, unknown>,
+  };
+}
