@@ -63,11 +63,17 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
   async function decide(ctx: KoaContextWithOIDC): Promise<Decision> {
     const { params } = ctx.oidc;
     const client = ctx.oidc.client!;
-    if ((client as unknown as AgentClientMetadata).principal_kind !== 'agent') {
+    const metadata = client as unknown as AgentClientMetadata;
+    if (metadata.principal_kind !== 'agent') {
       throw new ExchangeRefusal('unauthorized_client', 'not_an_agent', 'token exchange is for registered agents; this client is not one');
     }
-    const caller = await agentFacts(client.clientId);
-    if (!caller) throw new ExchangeRefusal('unauthorized_client', 'agent_suspended', 'this agent is suspended');
+    // The client registry read the live agent record to authenticate this request (a suspended agent is no client).
+    const caller: AgentFacts = {
+      id: client.clientId,
+      scopes: metadata.agent_scopes ?? [],
+      audiences: metadata.agent_audiences ?? [],
+      maxTokenTtl: metadata.agent_max_token_ttl ?? 0,
+    };
 
     const subjectToken = one(params!.subject_token);
     const subjectType = one(params!.subject_token_type);
