@@ -75,11 +75,17 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
       return prisma.$transaction(async (tx) => {
         let revoked = 0;
         let approvals: string[] = [];
+        // The human and agent involved, for the audit event (so filtered audit queries find it).
+        const involved: { userId?: string; agentId?: string } = {
+          ...('userId' in target ? { userId: target.userId } : {}),
+          ...('agentId' in target ? { agentId: target.agentId } : {}),
+        };
         if ('jti' in target) {
           revoked = await revokeTokens(tx, Prisma.sql`jti = ${target.jti} OR jti = ${hashId(target.jti)}`, reason);
         } else if ('approvalId' in target) {
-          const approval = await tx.approval.findUnique({ where: { id: target.approvalId }, select: { grantId: true } });
+          const approval = await tx.approval.findUnique({ where: { id: target.approvalId }, select: { grantId: true, userId: true, agentId: true } });
           if (!approval) throw new NotFoundError(`no approval ${target.approvalId}`);
+          Object.assign(involved, { userId: approval.userId, agentId: approval.agentId });
           approvals = await revokeApprovals(tx, { id: target.approvalId }, reason);
           const byGrant = approval.grantId ? Prisma.sql` OR grant_id = ${approval.grantId}` : Prisma.empty;
           revoked = await revokeTokens(tx, Prisma.sql`approval_id = ${target.approvalId}${byGrant}`, reason);
@@ -107,7 +113,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
           revoker,
           'revocation',
           { target, reason, tokens_revoked: revoked, approvals_revoked: approvals },
-          { userId: 'userId' in target ? target.userId : undefined, agentId: 'agentId' in target ? target.agentId : undefined },
+          involved,
         );
         return { revoked };
       });
