@@ -9,8 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Middleware } from 'koa';
+import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
 
 /** oidc-provider's own request body limit (lib/shared/selective_body.js). */
 const BODY_LIMIT = 56 * 1024;
@@ -20,21 +21,12 @@ export type JwtHandleOptions = {
   /** Paths of the introspection and revocation endpoints. */
   paths: string[];
   /** The public keys currently published (they change on rotation). */
-  publicJwks: () => { keys: readonly object[] };
+  publicJwks: () => PublicJwks;
 };
 
 export function jwtTokenHandles(options: JwtHandleOptions): Middleware {
   const paths = new Set(options.paths);
-  let cachedJwks: { keys: readonly object[] } | undefined;
-  let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-  const keys = () => {
-    const current = options.publicJwks();
-    if (current !== cachedJwks) {
-      cachedJwks = current;
-      keySet = createLocalJWKSet(current as JSONWebKeySet);
-    }
-    return keySet!;
-  };
+  const keys = localJwks(options.publicJwks);
 
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !paths.has(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) return next();
@@ -67,7 +59,7 @@ function looksLikeJwt(token: string): boolean {
   }
 }
 
-async function handleFor(token: string, issuer: string, keys: ReturnType<typeof createLocalJWKSet>): Promise<string> {
+async function handleFor(token: string, issuer: string, keys: JWTVerifyGetKey): Promise<string> {
   try {
     const { payload } = await jwtVerify(token, keys, { issuer, typ: 'at+jwt', clockTolerance: 0 });
     if (typeof payload.jti === 'string' && payload.jti.length > 0) return payload.jti;

@@ -1,9 +1,10 @@
 // Finds the record of a token presented to this server (a subject or actor token of an exchange): a JWT must carry
 // one of our signatures for our issuer, an opaque token is known by its keyed hash. Revocation and expiry are read
 // from the record, in the database, on every call: what was revoked through any process is refused here at once.
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { jwtVerify } from 'jose';
 import type { PrismaClient } from '../db/client.js';
 import { ExchangeRefusal } from '../delegation/exchange-policy.js';
+import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
 import type { Actor, PrincipalKind } from './principals.js';
 
 export const TOKEN_TYPE = {
@@ -28,20 +29,11 @@ export type TokenLookup = {
   prisma: PrismaClient;
   hashId: (id: string) => string;
   issuer: string;
-  publicJwks: () => { keys: readonly object[] };
+  publicJwks: () => PublicJwks;
 };
 
 export function createTokenResolver(deps: TokenLookup) {
-  let cached: { keys: readonly object[] } | undefined;
-  let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-  const keys = () => {
-    const current = deps.publicJwks();
-    if (current !== cached) {
-      cached = current;
-      keySet = createLocalJWKSet(current as JSONWebKeySet);
-    }
-    return keySet!;
-  };
+  const keys = localJwks(deps.publicJwks);
 
   return async function resolve(token: string, type: string, label: 'subject_token' | 'actor_token', now = new Date()): Promise<PresentedToken> {
     if (type !== TOKEN_TYPE.accessToken && type !== TOKEN_TYPE.jwt) {
