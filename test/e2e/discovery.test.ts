@@ -26,6 +26,17 @@ describe('discovery', () => {
     expect(body.authorization_endpoint).toBe(`${server.issuer}/auth`);
     expect(body.code_challenge_methods_supported).toEqual(['S256']);
     expect(body.response_types_supported).toEqual(['code']);
+    // client_secret_jwt needs the plaintext secret, which is never stored.
+    expect(body.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['private_key_jwt', 'client_secret_basic']));
+    expect(body.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
+    expect(body.grant_types_supported).toEqual(
+      expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']),
+    );
+    expect(body.grant_types_supported).not.toContain('implicit');
+    expect(body.authorization_response_iss_parameter_supported).toBe(true);
+    expect(body.introspection_endpoint).toBe(`${server.issuer}/token/introspection`);
+    expect(body.revocation_endpoint).toBe(`${server.issuer}/token/revocation`);
+    expect(body.dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256']));
   });
 
   it('serves the same metadata at the RFC 8414 well-known location', async () => {
