@@ -25,7 +25,7 @@ export const resourceSchema = z.object({
   identifier: z
     .string()
     .url()
-    .refine((value) => !new URL(value).hash, 'a resource identifier has no fragment (RFC 8707 §2)'),
+    .refine((value) => !URL.parse(value)?.hash, 'a resource identifier has no fragment (RFC 8707 §2)'),
   name: z.string().min(1).max(200),
   scopes: z
     .array(scopeSchema)

@@ -4,24 +4,27 @@ import { createResourceStore, ResourceExistsError, type ResourceScope } from '..
 import { parseOptions, required } from '../args.js';
 import { UsageError, type CliCommand } from '../context.js';
 
-/** `name:description` or `name:description:approval` (the scope needs a fresh human approval every time). */
-function parseScope(text: string): ResourceScope {
-  const [name, description, flag, ...rest] = text.split(':');
-  if (!name || !description || rest.length > 0 || (flag !== undefined && flag !== 'approval')) {
-    throw new UsageError(`--scope takes name:description or name:description:approval, got "${text}"`);
-  }
-  return { name, description, requires_approval: flag === 'approval' };
+/** `name=description` (scope names often contain ':', descriptions may contain '='). */
+function parseScope(text: string, requiresApproval: boolean, flag: string): ResourceScope {
+  const separator = text.indexOf('=');
+  const name = text.slice(0, separator);
+  const description = text.slice(separator + 1);
+  if (separator <= 0 || !description) throw new UsageError(`${flag} takes name=description, got "${text}"`);
+  return { name, description, requires_approval: requiresApproval };
 }
 
 export const resourcesCreate: CliCommand = {
   name: 'resources create',
   summary: 'register a resource server (an audience) with its scopes',
-  usage: '--identifier <uri> --name <name> [--scope name:description[:approval]]... [--access-token-ttl <seconds>] [--json]',
+  usage:
+    '--identifier <uri> --name <name> [--scope name=description]... [--approval-scope name=description]... ' +
+    '[--access-token-ttl <seconds>] [--json]   (--approval-scope: a fresh human approval for every token)',
   async run(ctx, args) {
     const options = parseOptions(args, {
       identifier: { type: 'string' },
       name: { type: 'string' },
       scope: { type: 'string', multiple: true },
+      'approval-scope': { type: 'string', multiple: true },
       'access-token-ttl': { type: 'string' },
       json: { type: 'boolean' },
     });
@@ -30,7 +33,10 @@ export const resourcesCreate: CliCommand = {
       const resource = await createResourceStore(ctx.db.prisma).create({
         identifier: required(options.identifier, '--identifier'),
         name: required(options.name, '--name'),
-        scopes: (options.scope ?? []).map(parseScope),
+        scopes: [
+          ...(options.scope ?? []).map((text) => parseScope(text, false, '--scope')),
+          ...(options['approval-scope'] ?? []).map((text) => parseScope(text, true, '--approval-scope')),
+        ],
         ...(ttl === undefined ? {} : { access_token_ttl: ttl }),
       });
       ctx.print(options.json ? JSON.stringify(resource) : `registered ${resource.identifier} (${resource.scopes.length} scopes, tokens live ${resource.accessTokenTtl} s)`);
