@@ -72,15 +72,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
     // Listening comes before the provider exists because the default issuer names the bound port (PORT=0 picks
     // one); until the app is ready every request gets 503 rather than a hang.
-    let handle: http.RequestListener = (_req, res) => {
+    let handle: (req: http.IncomingMessage, res: http.ServerResponse) => unknown = (_req, res) => {
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"status":"starting"}');
     };
-    const httpServer = http.createServer((req, res) => handle(req, res));
+    // Requests still being handled, even those whose client has gone: shutdown waits for them before the pool closes.
+    const inFlight = new Set<Promise<unknown>>();
+    const httpServer = http.createServer((req, res) => {
+      const handling = Promise.resolve(handle(req, res)).catch(() => undefined);
+      inFlight.add(handling);
+      void handling.finally(() => inFlight.delete(handling));
+    });
     httpServer.keepAliveTimeout = 5_000;
     httpServer.listen(config.port, config.host);
     await once(httpServer, 'listening');
     const { port } = httpServer.address() as AddressInfo;
-    cleanup.unshift(() => closeHttpServer(httpServer, config.shutdownGraceMs));
+    cleanup.unshift(() => closeHttpServer(httpServer, inFlight, config.shutdownGraceMs));
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
     const secrets = createSecretHasher(kek);
@@ -195,12 +201,17 @@ async function runAll(steps: Array<() => Promise<void>>, log: Logger): Promise<v
   }
 }
 
-/** Graceful close: no new connections, idle keep-alive sockets closed, busy ones get `graceMs` to finish. */
-async function closeHttpServer(server: http.Server, graceMs: number): Promise<void> {
+/**
+ * Graceful close: no new connections, idle keep-alive sockets closed, busy ones get `graceMs` to finish; and every
+ * request still being handled (its client may have left) finishes within the same grace before anything it uses
+ * (the database pool) is released.
+ */
+async function closeHttpServer(server: http.Server, inFlight: Set<Promise<unknown>>, graceMs: number): Promise<void> {
   if (!server.listening) return;
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-  await closed;
-  clearTimeout(timer);
+  await Promise.race([closed, deadline]);
+  server.closeAllConnections();
+  await Promise.race([Promise.allSettled([...inFlight]), deadline]);
 }
