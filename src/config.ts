@@ -23,8 +23,21 @@ const envSchema = z.object({
   AGENTAUTH_AGENT_MAX_TOKEN_TTL: z.coerce.number().int().min(30).max(3600).default(3600),
   AGENTAUTH_APPROVAL_DEFAULT_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   AGENTAUTH_APPROVAL_MAX_DAYS: z.coerce.number().int().min(1).max(365).default(90),
+  // CIBA (backchannel approval requests): abuse limits on pending requests, and the minimum seconds between polls.
+  AGENTAUTH_CIBA_MAX_PENDING_PER_AGENT: z.coerce.number().int().min(1).max(10_000).default(50),
+  AGENTAUTH_CIBA_MAX_PENDING_PER_HUMAN: z.coerce.number().int().min(1).max(100).default(3),
+  AGENTAUTH_CIBA_POLL_INTERVAL_S: z.coerce.number().int().min(1).max(60).default(5),
+  // Seconds a token carrying a requires_approval scope (step-up, one fresh approval per token) lives.
+  AGENTAUTH_STEP_UP_TOKEN_TTL: z.coerce.number().int().min(5).max(3600).default(60),
+  // Optional: where to POST an HMAC-signed JSON event when an agent waits for a human's approval.
+  AGENTAUTH_APPROVAL_WEBHOOK_URL: z.string().url().optional(),
+  AGENTAUTH_APPROVAL_WEBHOOK_SECRET: z.string().min(32).optional(),
   AGENTAUTH_KEY_POLL_INTERVAL_S: z.coerce.number().int().min(1).max(300).default(60),
   AGENTAUTH_DELEGATION_MAX_DEPTH: z.coerce.number().int().min(1).max(10).default(3),
+  AGENTAUTH_AUDIT_CHAIN_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(5),
+  AGENTAUTH_AUDIT_CHAIN_GRACE_S: z.coerce.number().int().min(1).max(3600).default(120),
+  AGENTAUTH_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(0),
+  AGENTAUTH_TOKEN_RECORD_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   LOG_LEVEL: z.enum(logLevels).default('info'),
 });
 
@@ -56,8 +69,22 @@ export type Config = {
     maxDelegationDepth: number;
   };
   approvals: { defaultDays: number; maxDays: number };
+  /** CIBA: pending requests allowed per agent and per agent+human; minimum seconds between polls; step-up token lifetime. */
+  ciba: { maxPendingPerAgent: number; maxPendingPerAgentHuman: number; pollIntervalSeconds: number; stepUpTokenTtl: number };
+  /** Webhook notified when an agent waits for a human's approval (besides the log line). */
+  approvalWebhook: { url: string; secret: string } | undefined;
   /** Seconds between checks for rotated keys (a NOTIFY usually brings them sooner). */
   keyPollIntervalSeconds: number;
+  audit: {
+    /** Seconds between passes of the background step that chains audit events and writes checkpoints. */
+    chainIntervalSeconds: number;
+    /** Seconds a hole in the audit seq may be an uncommitted transaction before it is recorded as skipped. */
+    chainGraceSeconds: number;
+    /** Days audit events are kept (whole checkpointed prefixes are deleted); 0 keeps them forever. */
+    retentionDays: number;
+    /** Days records of expired tokens (and delivered security events) are kept after expiry; 0 keeps them forever. */
+    tokenRecordRetentionDays: number;
+  };
   logLevel: (typeof logLevels)[number];
 };
 
@@ -74,6 +101,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const e = parsed.data;
   if (e.DATABASE_URL !== undefined && e.AGENTAUTH_KEK === undefined) {
     throw new ConfigError('AGENTAUTH_KEK is required when DATABASE_URL is set (it encrypts signing keys at rest)');
+  }
+  if (e.AGENTAUTH_APPROVAL_WEBHOOK_URL !== undefined && e.AGENTAUTH_APPROVAL_WEBHOOK_SECRET === undefined) {
+    throw new ConfigError('AGENTAUTH_APPROVAL_WEBHOOK_SECRET (at least 32 characters) is required with AGENTAUTH_APPROVAL_WEBHOOK_URL: it signs the payload');
   }
   return {
     databaseUrl: e.DATABASE_URL,
@@ -96,6 +126,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxDelegationDepth: e.AGENTAUTH_DELEGATION_MAX_DEPTH,
     },
     keyPollIntervalSeconds: e.AGENTAUTH_KEY_POLL_INTERVAL_S,
+    audit: {
+      chainIntervalSeconds: e.AGENTAUTH_AUDIT_CHAIN_INTERVAL_S,
+      chainGraceSeconds: e.AGENTAUTH_AUDIT_CHAIN_GRACE_S,
+      retentionDays: e.AGENTAUTH_AUDIT_RETENTION_DAYS,
+      tokenRecordRetentionDays: e.AGENTAUTH_TOKEN_RECORD_RETENTION_DAYS,
+    },
+    ciba: {
+      maxPendingPerAgent: e.AGENTAUTH_CIBA_MAX_PENDING_PER_AGENT,
+      maxPendingPerAgentHuman: e.AGENTAUTH_CIBA_MAX_PENDING_PER_HUMAN,
+      pollIntervalSeconds: e.AGENTAUTH_CIBA_POLL_INTERVAL_S,
+      stepUpTokenTtl: e.AGENTAUTH_STEP_UP_TOKEN_TTL,
+    },
+    approvalWebhook: e.AGENTAUTH_APPROVAL_WEBHOOK_URL
+      ? { url: e.AGENTAUTH_APPROVAL_WEBHOOK_URL, secret: e.AGENTAUTH_APPROVAL_WEBHOOK_SECRET ?? '' }
+      : undefined,
     approvals: { defaultDays: Math.min(e.AGENTAUTH_APPROVAL_DEFAULT_DAYS, e.AGENTAUTH_APPROVAL_MAX_DAYS), maxDays: e.AGENTAUTH_APPROVAL_MAX_DAYS },
     logLevel: e.LOG_LEVEL,
   };

@@ -13,6 +13,9 @@ import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
 import { startKeyWatcher } from './keys/key-watcher.js';
 import { createAgentStore, type AgentStore } from './agents/agent-store.js';
 import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
+import { createAgentBlockStore } from './approvals/agent-block-store.js';
+import { createBackchannelApprovals } from './approvals/backchannel-approvals.js';
+import { approvalNotifier } from './approvals/notifier.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
 import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
 import { createLoginThrottle } from './humans/login-throttle.js';
@@ -30,6 +33,9 @@ import { createPages } from './pages/index.js';
 import { ProviderHost } from './oauth/provider-host.js';
 import type { Logger } from './observability/logger.js';
 import { bootstrapAdminKey, createAdminApi } from './admin/index.js';
+import { deriveAuditKeys, startAuditChainer } from './audit/audit-chain.js';
+import { createSecurityEventFeed } from './revocation/security-events.js';
+import { securityEventPollRoute } from './revocation/security-event-poll.js';
 
 export type RunningServer = {
   url: string;
@@ -108,7 +114,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       resolveToken: createTokenResolver({ prisma: db.prisma, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
       maxDelegationDepth: config.agents.maxDelegationDepth,
     });
-    const pages = createPages({ prefix, provider: () => provider.current, users, resources, prisma: db.prisma, kek });
+    const blocks = createAgentBlockStore(db.prisma);
+    const backchannel = createBackchannelApprovals({
+      prisma: db.prisma, provider: () => provider.current, approvals, blocks, resources, config, log,
+      notifier: approvalNotifier(config, log),
+    });
+    const pages = createPages({
+      prefix, provider: () => provider.current, users, resources, prisma: db.prisma, kek,
+      approvals, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,
+    });
     const buildProvider = (keySet: KeySet) =>
       createProvider({
         issuer,
@@ -121,6 +135,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         findAccount: (_ctx, id) => users.findAccount(id),
         interactions: pages.interactions,
         recordJwt: recorder.recordJwt,
+        approvalForGrant: async (grantId) => (await approvals.forGrant(grantId))?.id,
+        ciba: backchannel,
         tokenExchange,
         log,
         ttl: {
@@ -140,6 +156,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       routes: [
         ...pages.routes,
         protectedResourceMetadataRoute(prefix, issuer, resources),
+        securityEventPollRoute({
+          prefix,
+          clients,
+          secrets,
+          feed: createSecurityEventFeed({ prisma: db.prisma, issuer, signingKey: () => keyRing.current.signing[0]! }),
+        }),
         createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation }, provider: () => provider.current }),
       ],
       beforeProvider: [
@@ -179,6 +201,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
     cleanup.unshift(async () => clearInterval(sweeper));
+
+    // Every server runs the audit chainer; an advisory lock lets one chain at a time (src/audit/audit-chain.ts).
+    const chainer = startAuditChainer({
+      prisma: db.prisma,
+      keys: deriveAuditKeys(kek),
+      log,
+      intervalMs: config.audit.chainIntervalSeconds * 1000,
+      graceMs: config.audit.chainGraceSeconds * 1000,
+      retention: { auditDays: config.audit.retentionDays, tokenDays: config.audit.tokenRecordRetentionDays },
+      retentionIntervalMs: config.sweepIntervalSeconds * 1000,
+    });
+    cleanup.unshift(() => chainer.close());
 
     log.info({ issuer, port }, 'agentauth listening');
     return {

@@ -38,39 +38,44 @@ const DAY = 86_400_000;
 export function createApprovalStore(prisma: PrismaClient, deps: { resources: ResourceStore; config: Pick<Config, 'approvals'> }) {
   const { resources, config } = deps;
 
+  /** Checks an approval against the human, the agent (status, ceiling, audiences) and the registry; answers its expiry. */
+  async function validate(input: Omit<NewApproval, 'grantedVia'>, tx: Prisma.TransactionClient | PrismaClient, now: Date): Promise<Date> {
+    const problems: ErrorDetail[] = [];
+    const [user, agent] = await Promise.all([
+      tx.user.findUnique({ where: { id: input.userId }, select: { status: true } }),
+      tx.agent.findUnique({ where: { id: input.agentId }, select: { status: true, scopes: true, audiences: true } }),
+    ]);
+    if (!user) problems.push({ path: 'user_id', message: 'no such user' });
+    else if (user.status !== 'active') problems.push({ path: 'user_id', message: 'the user is disabled' });
+    if (!agent) problems.push({ path: 'agent_id', message: 'no such agent' });
+    else if (agent.status !== 'active') problems.push({ path: 'agent_id', message: 'the agent is suspended' });
+    if (input.scopes.length === 0) problems.push({ path: 'scopes', message: 'name at least one scope' });
+    if (input.resources.length === 0) problems.push({ path: 'resources', message: 'name at least one resource' });
+
+    const defined = new Set<string>();
+    for (const [i, identifier] of input.resources.entries()) {
+      const resource = await resources.findByIdentifier(identifier);
+      if (!resource) problems.push({ path: `resources.${i}`, message: `${identifier} is not a registered resource server` });
+      else resource.scopes.forEach((scope) => defined.add(scope.name));
+      if (agent && !agent.audiences.includes(identifier)) problems.push({ path: `resources.${i}`, message: `${identifier} is not among the agent's audiences` });
+    }
+    for (const [i, scope] of input.scopes.entries()) {
+      if (!defined.has(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is not defined by the approved resources` });
+      else if (agent && !agent.scopes.includes(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is outside the agent's scope ceiling` });
+    }
+    const expiresAt = input.expiresAt ?? new Date(now.getTime() + config.approvals.defaultDays * DAY);
+    if (expiresAt.getTime() <= now.getTime()) problems.push({ path: 'expires_at', message: 'must be in the future' });
+    if (expiresAt.getTime() > now.getTime() + config.approvals.maxDays * DAY) {
+      problems.push({ path: 'expires_at', message: `must be within ${config.approvals.maxDays} days` });
+    }
+    if (problems.length > 0) throw new InvalidInputError('the approval is not valid', problems);
+    return expiresAt;
+  }
+
   return {
     /** Validates and stores a new approval; `tx` lets callers commit it with their own writes (and its audit event). */
     async create(input: NewApproval, tx: Prisma.TransactionClient | PrismaClient = prisma, now = new Date()): Promise<Approval> {
-      const problems: ErrorDetail[] = [];
-      const [user, agent] = await Promise.all([
-        tx.user.findUnique({ where: { id: input.userId }, select: { status: true } }),
-        tx.agent.findUnique({ where: { id: input.agentId }, select: { status: true, scopes: true, audiences: true } }),
-      ]);
-      if (!user) problems.push({ path: 'user_id', message: 'no such user' });
-      else if (user.status !== 'active') problems.push({ path: 'user_id', message: 'the user is disabled' });
-      if (!agent) problems.push({ path: 'agent_id', message: 'no such agent' });
-      else if (agent.status !== 'active') problems.push({ path: 'agent_id', message: 'the agent is suspended' });
-      if (input.scopes.length === 0) problems.push({ path: 'scopes', message: 'name at least one scope' });
-      if (input.resources.length === 0) problems.push({ path: 'resources', message: 'name at least one resource' });
-
-      const defined = new Set<string>();
-      for (const [i, identifier] of input.resources.entries()) {
-        const resource = await resources.findByIdentifier(identifier);
-        if (!resource) problems.push({ path: `resources.${i}`, message: `${identifier} is not a registered resource server` });
-        else resource.scopes.forEach((scope) => defined.add(scope.name));
-        if (agent && !agent.audiences.includes(identifier)) problems.push({ path: `resources.${i}`, message: `${identifier} is not among the agent's audiences` });
-      }
-      for (const [i, scope] of input.scopes.entries()) {
-        if (!defined.has(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is not defined by the approved resources` });
-        else if (agent && !agent.scopes.includes(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is outside the agent's scope ceiling` });
-      }
-      const expiresAt = input.expiresAt ?? new Date(now.getTime() + config.approvals.defaultDays * DAY);
-      if (expiresAt.getTime() <= now.getTime()) problems.push({ path: 'expires_at', message: 'must be in the future' });
-      if (expiresAt.getTime() > now.getTime() + config.approvals.maxDays * DAY) {
-        problems.push({ path: 'expires_at', message: `must be within ${config.approvals.maxDays} days` });
-      }
-      if (problems.length > 0) throw new InvalidInputError('the approval is not valid', problems);
-
+      const expiresAt = await validate(input, tx, now);
       return tx.approval.create({
         data: {
           userId: input.userId,
@@ -82,6 +87,26 @@ export function createApprovalStore(prisma: PrismaClient, deps: { resources: Res
           grantId: input.grantId ?? null,
         },
       });
+    },
+
+    /**
+     * A human changed an approval they gave (consent for more or fewer scopes, another duration): same id, so tokens
+     * already issued under it stay linked to it. Only an active approval changes; a withdrawn one stays withdrawn.
+     */
+    async update(id: string, change: Pick<NewApproval, 'scopes' | 'resources' | 'expiresAt'>, now = new Date()): Promise<Approval> {
+      const current = await this.get(id);
+      if (current.status !== 'active') throw new NotFoundError(`no active approval ${id}`);
+      const expiresAt = await validate({ ...change, userId: current.userId, agentId: current.agentId }, prisma, now);
+      return prisma.approval.update({
+        where: { id },
+        data: { scopes: [...new Set(change.scopes)], resources: [...new Set(change.resources)], expiresAt },
+      });
+    },
+
+    /** The active approval created with an oidc-provider Grant (consent), if any. */
+    async forGrant(grantId: string): Promise<Approval | undefined> {
+      const row = await prisma.approval.findFirst({ where: { grantId, status: 'active' }, orderBy: { createdAt: 'desc' } });
+      return row ?? undefined;
     },
 
     async get(id: string): Promise<Approval> {

@@ -9,6 +9,8 @@ import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
 
 /** Scopes of OpenID Connect itself, which every client may ask for alongside resource scopes. */
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile'];
+/** The OpenID CIBA grant type (backchannel authentication, poll mode). */
+export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 export const KEY_AUTH_METHODS = ['private_key_jwt'] as const;
@@ -83,6 +85,9 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
           agent_scopes: row.agent.scopes,
           agent_audiences: row.agent.audiences,
           agent_max_token_ttl: row.agent.maxTokenTtl,
+          // Every agent may ask a human asynchronously (CIBA, poll mode): derived here so existing agents get it too.
+          grant_types: [...new Set([...(metadata.grant_types ?? []), CIBA_GRANT])],
+          backchannel_token_delivery_mode: 'poll',
         };
       }
       return row.secretHash ? { ...metadata, client_secret: row.secretHash } : metadata;

@@ -1,13 +1,13 @@
 // The oidc-provider instance: the OAuth 2.0 / OpenID Connect protocol engine. This file is the documented
 // configuration of what the server speaks; domain decisions (who a human is, what a resource server accepts, how a
 // token is recorded) live in their own modules and are wired in here.
-import Provider, { errors, type Account, type ClientMetadata, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Account, type CIBAEnabledConfiguration, type ClientMetadata, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
 import { JWKS_MAX_AGE_SECONDS } from '../keys/rotation-policy.js';
 import type { Logger } from '../observability/logger.js';
 import type { Resource, ResourceStore } from '../resources/resource-store.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { actClaim, SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
-import { tokenContextFor } from '../tokens/token-context.js';
+import { setTokenContext, tokenContextFor } from '../tokens/token-context.js';
 import { OIDC_SCOPES } from '../clients/client-store.js';
 import { TOKEN_EXCHANGE } from '../agents/agent-store.js';
 import type { AdapterFactory } from './adapter.js';
@@ -35,6 +35,10 @@ export type ProviderOptions = {
   interactions: InteractionPages;
   /** Called (awaited) for every JWT access token before it is signed: records it. */
   recordJwt: (ctx: KoaContextWithOIDC, token: IssuedTokenModel, payload: Record<string, unknown>) => Promise<void>;
+  /** The approval an oidc-provider Grant stands for (consent/CIBA by an agent client): linked from issued tokens. */
+  approvalForGrant?: (grantId: string) => Promise<string | undefined>;
+  /** Asynchronous human approval (CIBA, poll mode): oidc-provider's hooks and the polling rules (src/approvals/backchannel-approvals.ts). */
+  ciba?: { hooks: Omit<CIBAEnabledConfiguration, 'enabled'>; polling: Parameters<Provider['use']>[0]; stepUpTokenTtl: number };
   /** The RFC 8693 token exchange grant handler (src/oauth/grants/token-exchange.ts). */
   tokenExchange: (ctx: KoaContextWithOIDC) => Promise<void>;
   log: Logger;
@@ -128,6 +132,8 @@ export function createProvider(options: ProviderOptions): Provider {
       // Only the client a token was issued to revokes it here; admins revoke anything through the admin API.
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => client.clientId === token.clientId },
       dPoP: { enabled: true },
+      // CIBA: an agent asks a human without a browser; the human answers on /approvals; the agent polls.
+      ...(options.ciba ? { ciba: { ...options.ciba.hooks, enabled: true, deliveryModes: ['poll'] as ['poll'] } } : {}),
       rpInitiatedLogout: {
         enabled: true,
         ...(options.interactions.logoutSource ? { logoutSource: options.interactions.logoutSource } : {}),
@@ -157,9 +163,22 @@ export function createProvider(options: ProviderOptions): Provider {
               throw new errors.InvalidScope(`${identifier} ${why} scope ${refused.join(', ')}`, refused.join(' '));
             }
           }
-          return resourceServerInfo(resource, scopes, agent.agent_max_token_ttl);
+          // Step-up: a token carrying a requires_approval scope comes from one fresh human approval (a CIBA request
+          // or a consent, spent by this one token) and lives briefly.
+          const source = (ctx.oidc.entities?.BackchannelAuthenticationRequest ?? ctx.oidc.entities?.AuthorizationCode) as { scope?: string } | undefined;
+          const stepUp = new Set(resource.scopes.filter((s) => s.requires_approval).map((s) => s.name));
+          const stepped = options.ciba && source?.scope?.split(' ').some((scope) => stepUp.has(scope));
+          return resourceServerInfo(resource, scopes, Math.min(agent.agent_max_token_ttl ?? Infinity, stepped ? options.ciba!.stepUpTokenTtl : Infinity));
         },
       },
+    },
+    // A scope the human refused on the consent page counts as answered only within the authorization it was refused
+    // in (else oidc-provider would prompt again straight away); a later request for it asks the human again.
+    loadExistingGrant: async (ctx) => {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session?.grantIdFor(ctx.oidc.client!.clientId);
+      const grant = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (grant && !ctx.oidc.result) delete (grant as { rejected?: unknown }).rejected;
+      return grant;
     },
     interactions: { url: (ctx, interaction) => options.interactions.url(ctx, interaction) },
     ...(options.interactions.renderError ? { renderError: options.interactions.renderError } : {}),
@@ -174,7 +193,8 @@ export function createProvider(options: ProviderOptions): Provider {
       Session: options.ttl.session,
       Grant: options.ttl.grant,
       Interaction: 600,
-      BackchannelAuthenticationRequest: 600,
+      // The agent may ask for less time (requested_expiry), never more than ten minutes.
+      BackchannelAuthenticationRequest: (ctx) => Math.min(600, Number(ctx?.oidc?.params?.requested_expiry) || 600),
       DeviceCode: 600,
     },
     // Every token says what kind of principal its subject is and, when an agent acts for a human, who acts (`act`,
@@ -183,6 +203,14 @@ export function createProvider(options: ProviderOptions): Provider {
       const clientKind = (token.client as unknown as AgentClientMetadata | undefined)?.principal_kind ?? 'app';
       const human = 'accountId' in token && Boolean(token.accountId);
       const subjectKind: PrincipalKind = human ? 'human' : clientKind;
+      // Human approval (consent, CIBA) of an agent client: the token context names the approval behind the Grant, so
+      // the issued-token record links to it and withdrawing the approval reaches the token (revocation cascade).
+      const grantId = (token as { grantId?: unknown }).grantId;
+      if (human && clientKind === 'agent' && ctx?.state && !(ctx.state as { tokenContext?: unknown }).tokenContext && typeof grantId === 'string' && options.approvalForGrant) {
+        const approvalId = await options.approvalForGrant(grantId);
+        setTokenContext(ctx.state, { actorChain: [{ sub: String(token.clientId), kind: 'agent' }], approvalId });
+        await spendStepUpScopes(ctx.oidc.provider, grantId, token as { scope?: unknown; resourceServer?: { audience?: unknown } });
+      }
       const act = actClaim(tokenContextFor(ctx?.state, token as { accountId?: unknown; clientId?: unknown }, clientKind).actorChain);
       // A client acting for itself is the subject: said explicitly so introspection reports it too (JWTs already do).
       return { sub_profile: SUB_PROFILE[subjectKind], ...(human ? {} : { sub: token.clientId }), ...(act ? { act } : {}) };
@@ -196,8 +224,37 @@ export function createProvider(options: ProviderOptions): Provider {
       },
     },
     // Refresh tokens only where offline access was granted, to clients allowed the grant.
-    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    // Never from a CIBA approval: it answers one request with one token (step-up scopes must not outlive it).
+    // Nor from an authorization that carried a step-up scope: that approval was for one token only.
+    issueRefreshToken: async (ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access') && ctx.oidc.params?.grant_type !== 'urn:openid:params:grant-type:ciba' &&
+      (await stepUpScopesOf([code.resource].flat().filter((r): r is string => typeof r === 'string'), [...code.scopes])).length === 0,
   };
+
+  /** The requires_approval scopes among `scopes` at these resources. */
+  async function stepUpScopesOf(resources: string[], scopes: string[]): Promise<string[]> {
+    const stepUp = new Set<string>();
+    for (const identifier of resources) {
+      for (const scope of (await options.resources.findByIdentifier(identifier))?.scopes ?? []) if (scope.requires_approval) stepUp.add(scope.name);
+    }
+    return scopes.filter((scope) => stepUp.has(scope));
+  }
+
+  /**
+   * A step-up scope granted on the consent page is good for one token: once that token is issued the Grant forgets it,
+   * so neither a later authorization nor anything else under the Grant yields it without asking the human again.
+   */
+  async function spendStepUpScopes(provider: Provider, grantId: string, token: { scope?: unknown; resourceServer?: { audience?: unknown } }) {
+    const audience = token.resourceServer?.audience;
+    if (typeof audience !== 'string' || typeof token.scope !== 'string') return;
+    const spent = await stepUpScopesOf([audience], token.scope.split(' '));
+    if (spent.length === 0) return;
+    const grant = await provider.Grant.find(grantId);
+    const resources = (grant as unknown as { resources?: Record<string, string> } | undefined)?.resources;
+    if (!grant || !resources?.[audience]) return;
+    resources[audience] = resources[audience].split(' ').filter((scope) => !spent.includes(scope)).join(' ');
+    await grant.save();
+  }
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
@@ -208,6 +265,7 @@ export function createProvider(options: ProviderOptions): Provider {
     await next();
     if (ctx.oidc?.route === 'jwks' && ctx.status === 200) ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
   });
+  if (options.ciba) provider.use(options.ciba.polling);
   provider.registerGrantType(TOKEN_EXCHANGE, options.tokenExchange, TOKEN_EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_REPEATABLE);
 
   // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.

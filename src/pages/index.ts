@@ -1,6 +1,11 @@
 // The human-facing pages (login, consent, logout, errors): what oidc-provider's interactions are sent to, and the
 // routes that serve them. Everything they need is passed in from the composition root.
 import type { Middleware } from 'koa';
+import type { AgentBlockStore } from '../approvals/agent-block-store.js';
+import type { ApprovalStore } from '../approvals/approval-store.js';
+import type { RevocationService } from '../revocation/revocation-service.js';
+import { createAgentConsent } from './agent-consent.js';
+import { approvalsRoutes, type PendingRequests } from './approvals.js';
 import type Provider from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
 import { createLoginThrottle } from '../humans/login-throttle.js';
@@ -26,6 +31,13 @@ export type PagesDependencies = {
   prisma: PrismaClient;
   /** The key-encryption key: the CSRF key is derived from it. */
   kek: Buffer;
+  approvals: ApprovalStore;
+  revocation: RevocationService;
+  /** How long a delegation granted on the consent page lasts unless the human shortens it. */
+  approvalDefaultDays: number;
+  /** Pending CIBA requests, answered on /approvals (set once the provider exists). */
+  pending?: PendingRequests | undefined;
+  blocks: AgentBlockStore;
 };
 
 export function createPages(deps: PagesDependencies): Pages {
@@ -34,6 +46,8 @@ export function createPages(deps: PagesDependencies): Pages {
   const views = createPageRenderer({ stylesheet: css.url }, directory);
   const csrf = createCsrfGuard(deriveCsrfKey(deps.kek));
   const attemptLogin = createLogin({ prisma: deps.prisma, users: deps.users, throttle: createLoginThrottle(deps.prisma) });
+  const { blocks } = deps;
+  const agentConsent = createAgentConsent({ prisma: deps.prisma, approvals: deps.approvals, blocks, defaultDays: deps.approvalDefaultDays, resources: deps.resources });
 
   return {
     interactions: {
@@ -43,7 +57,11 @@ export function createPages(deps: PagesDependencies): Pages {
     routes: [
       css.route,
       endSessionPolicy(deps.prefix),
-      interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, prisma: deps.prisma, csrf, views, attemptLogin }),
+      interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, prisma: deps.prisma, csrf, views, attemptLogin, agentConsent }),
+      approvalsRoutes({
+        prefix: deps.prefix, provider: deps.provider, prisma: deps.prisma, users: deps.users, approvals: deps.approvals, blocks,
+        revocation: deps.revocation, csrf, views, attemptLogin, kek: deps.kek, pending: deps.pending,
+      }),
     ],
   };
 }

@@ -10,7 +10,9 @@ import type { PrismaClient } from '../db/client.js';
 import type { RequestState } from '../http/request-context.js';
 import { MAX_PASSWORD_LENGTH } from '../humans/passwords.js';
 import type { ResourceStore } from '../resources/resource-store.js';
-import { describeClient, describeConsent, saveConsentGrant } from './consent.js';
+import type { AgentConsent } from './agent-consent.js';
+import { scopeField } from './agent-consent.js';
+import { describeClient, describeConsent, saveConsentGrant, type ConsentRequest } from './consent.js';
 import { CSRF_FIELD, type CsrfGuard, type CsrfScope } from './csrf.js';
 import { readForm, type FormFields } from './form-body.js';
 import type { AttemptLogin } from './login.js';
@@ -26,6 +28,8 @@ export type InteractionRouteDependencies = {
   csrf: CsrfGuard;
   views: PageRenderer;
   attemptLogin: AttemptLogin;
+  /** Consent for agent clients (src/pages/agent-consent.ts). */
+  agentConsent: AgentConsent;
 };
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -120,12 +124,39 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
 
   async function renderConsent(ctx: Context, interaction: Interaction) {
     const request = await describeConsent(deps.provider(), deps.resources, interaction);
+    if (request.clientKind === 'agent') return renderAgentConsent(ctx, interaction, request);
     views.render(
       ctx,
       'consent',
       {
         title: 'Allow access',
         request,
+        confirmAction: `${base(interaction.uid)}/confirm`,
+        confirmToken: csrf.issue(ctx, scope(interaction.uid, 'confirm')),
+        abortAction: `${base(interaction.uid)}/abort`,
+        abortToken: csrf.issue(ctx, scope(interaction.uid, 'abort')),
+      },
+      { formTargets: redirectTargets(interaction) },
+    );
+  }
+
+  /** An AI agent asks: say so, say whose it is, and let the human pick scopes and a duration. */
+  async function renderAgentConsent(ctx: Context, interaction: Interaction, described: ConsentRequest) {
+    const agent = await deps.agentConsent.describeAgent(described.clientId);
+    // A human who blocked this agent is not asked again: the agent hears access_denied at once.
+    if (interaction.session?.accountId && (await deps.agentConsent.isBlocked(interaction.session.accountId, agent.id))) {
+      return finish(ctx, { error: 'access_denied', error_description: 'the user has blocked this agent' });
+    }
+    const request = await deps.agentConsent.withinCeiling(described, agent);
+    views.render(
+      ctx,
+      'agent-consent',
+      {
+        title: 'Allow an AI agent to act for you',
+        request,
+        agent,
+        durations: deps.agentConsent.durations(),
+        scopeField,
         confirmAction: `${base(interaction.uid)}/confirm`,
         confirmToken: csrf.issue(ctx, scope(interaction.uid, 'confirm')),
         abortAction: `${base(interaction.uid)}/abort`,
@@ -179,20 +210,43 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
 
   router.post('/interaction/:uid/confirm', page(async (ctx) => {
     const uid = uidOf(ctx);
-    await submittedForm(ctx, uid, 'confirm');
+    const form = await submittedForm(ctx, uid, 'confirm');
     const interaction = await interactionFor(ctx, uid);
     if (interaction.prompt.name !== 'consent') throw alreadyDone();
 
-    const grantId = await saveConsentGrant(deps.provider(), interaction);
+    const described = await describeConsent(deps.provider(), deps.resources, interaction);
+    let grantId: string;
+    let agentDetails: Record<string, unknown> = {};
+    if (described.clientKind === 'agent') {
+      const agent = await deps.agentConsent.describeAgent(described.clientId);
+      const accountId = interaction.session?.accountId;
+      if (accountId && (await deps.agentConsent.isBlocked(accountId, agent.id))) {
+        return finish(ctx, { error: 'access_denied', error_description: 'the user has blocked this agent' });
+      }
+      const request = await deps.agentConsent.withinCeiling(described, agent);
+      const choice = deps.agentConsent.readChoice(form, request);
+      const saved = await deps.agentConsent.save(deps.provider(), interaction, request, choice);
+      grantId = saved.grantId;
+      agentDetails = {
+        agent_id: agent.id,
+        approval_id: saved.approvalId,
+        granted: Object.fromEntries(choice.granted),
+        refused: Object.fromEntries(choice.rejected),
+        duration_seconds: choice.seconds,
+      };
+    } else {
+      grantId = await saveConsentGrant(deps.provider(), interaction);
+    }
     await recordAuditEvent(deps.prisma, {
       action: 'consent.granted',
       outcome: 'success',
       actor: { kind: 'human', id: interaction.session?.accountId },
       userId: interaction.session?.accountId,
+      ...(described.clientKind === 'agent' ? { agentId: described.clientId } : {}),
       clientId: String(interaction.params.client_id),
       requestId: state(ctx).requestId,
       ip: ctx.ip,
-      details: { grant_id: grantId, scope: interaction.params.scope, resource: interaction.params.resource },
+      details: { grant_id: grantId, scope: interaction.params.scope, resource: interaction.params.resource, ...agentDetails },
     });
     await finish(ctx, { consent: { grantId } });
   }));

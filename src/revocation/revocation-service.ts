@@ -2,11 +2,13 @@
 // When a call returns, every affected token, and every token derived from one of them further down a delegation
 // chain (parent_jti), is marked revoked in its record and removed from oidc-provider's storage, so introspection,
 // token exchange and refresh all refuse it at once, in every process (nothing is cached). The audit event commits
-// in the same transaction. Calls are idempotent: they answer how many tokens they newly revoked.
+// in the same transaction, and so do the security events that tell resource servers (RFC 8936 poll feed,
+// src/revocation/security-events.ts). Calls are idempotent: they answer how many tokens they newly revoked.
 import type { PrismaClient } from '../db/client.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type AuditEventInput } from '../audit/audit-log.js';
 import { ConflictError, NotFoundError } from '../errors.js';
+import { securityEventRows, type RevokedToken } from './security-events.js';
 
 /** What a revocation reaches. */
 export type RevocationTarget =
@@ -25,8 +27,8 @@ type Tx = Prisma.TransactionClient;
 
 export function createRevocationService(prisma: PrismaClient, hashId: (id: string) => string) {
   /** Tokens matching `roots`, and all their descendants, are marked revoked and their payloads deleted. */
-  async function revokeTokens(tx: Tx, roots: Prisma.Sql, reason: string): Promise<number> {
-    const revoked = await tx.$queryRaw<Array<{ jti: string; format: string }>>`
+  async function revokeTokens(tx: Tx, roots: Prisma.Sql, reason: string, revoker: Revoker): Promise<number> {
+    const revoked = await tx.$queryRaw<Array<RevokedToken & { format: string }>>`
       WITH RECURSIVE affected AS (
         SELECT jti FROM issued_tokens WHERE ${roots}
         UNION
@@ -34,11 +36,13 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
       )
       UPDATE issued_tokens SET revoked_at = now(), revocation_reason = ${reason}
       WHERE jti IN (SELECT jti FROM affected) AND revoked_at IS NULL
-      RETURNING jti, format`;
+      RETURNING jti, format, kind::text AS kind, subject, subject_kind::text AS subject_kind, client_id, actor_chain, resource, audience, expires_at`;
     if (revoked.length > 0) {
       // JWTs are stored under the hash of their jti; opaque tokens are recorded under the stored id itself.
       const ids = revoked.map((token) => (token.format === 'jwt' ? hashId(token.jti) : token.jti));
       await tx.oidcPayload.deleteMany({ where: { model: { in: TOKEN_MODELS }, id: { in: ids } } });
+      const events = await securityEventRows(tx, revoked, { reason, initiator: revoker.actor.kind });
+      if (events.length > 0) await tx.securityEvent.createMany({ data: events });
     }
     return revoked.length;
   }
@@ -62,6 +66,11 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
   }
 
   const chainHas = (agentId: string) => Prisma.sql`actor_chain @> ${JSON.stringify([{ sub: agentId }])}::jsonb`;
+  /**
+   * An agent's tokens: issued to it, acted on by it anywhere in the chain, or delegated to it (audience = the agent:
+   * a token in its hands, which it would present as a subject token).
+   */
+  const agentTokens = (agentId: string) => Prisma.sql`(client_id = ${agentId} OR audience = ${agentId} OR ${chainHas(agentId)})`;
 
   async function audit(tx: Tx, revoker: Revoker, action: string, details: Record<string, unknown>, ids: { userId?: string; agentId?: string }) {
     await tx.auditEvent.create({
@@ -81,32 +90,33 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
           ...('agentId' in target ? { agentId: target.agentId } : {}),
         };
         if ('jti' in target) {
-          revoked = await revokeTokens(tx, Prisma.sql`jti = ${target.jti} OR jti = ${hashId(target.jti)}`, reason);
+          revoked = await revokeTokens(tx, Prisma.sql`jti = ${target.jti} OR jti = ${hashId(target.jti)}`, reason, revoker);
         } else if ('approvalId' in target) {
           const approval = await tx.approval.findUnique({ where: { id: target.approvalId }, select: { grantId: true, userId: true, agentId: true } });
           if (!approval) throw new NotFoundError(`no approval ${target.approvalId}`);
           Object.assign(involved, { userId: approval.userId, agentId: approval.agentId });
           approvals = await revokeApprovals(tx, { id: target.approvalId }, reason);
           const byGrant = approval.grantId ? Prisma.sql` OR grant_id = ${approval.grantId}` : Prisma.empty;
-          revoked = await revokeTokens(tx, Prisma.sql`approval_id = ${target.approvalId}${byGrant}`, reason);
+          revoked = await revokeTokens(tx, Prisma.sql`approval_id = ${target.approvalId}${byGrant}`, reason, revoker);
         } else if ('agentId' in target && 'userId' in target) {
           approvals = await revokeApprovals(tx, { agentId: target.agentId, userId: target.userId }, reason);
           const grants = await grantsOf(tx, { clientId: target.agentId, accountId: target.userId });
           await destroyGrants(tx, grants);
           revoked = await revokeTokens(
             tx,
-            Prisma.sql`subject = ${target.userId} AND (client_id = ${target.agentId} OR ${chainHas(target.agentId)})`,
+            Prisma.sql`subject = ${target.userId} AND ${agentTokens(target.agentId)}`,
             reason,
+            revoker,
           );
         } else if ('agentId' in target) {
           approvals = await revokeApprovals(tx, { agentId: target.agentId }, reason);
           await destroyGrants(tx, await grantsOf(tx, { clientId: target.agentId }));
-          revoked = await revokeTokens(tx, Prisma.sql`client_id = ${target.agentId} OR ${chainHas(target.agentId)}`, reason);
+          revoked = await revokeTokens(tx, agentTokens(target.agentId), reason, revoker);
         } else {
           approvals = await revokeApprovals(tx, { userId: target.userId }, reason);
           await destroyGrants(tx, await grantsOf(tx, { accountId: target.userId }));
           await tx.oidcPayload.deleteMany({ where: { model: 'Session', payload: { path: ['accountId'], equals: target.userId } } });
-          revoked = await revokeTokens(tx, Prisma.sql`subject = ${target.userId}`, reason);
+          revoked = await revokeTokens(tx, Prisma.sql`subject = ${target.userId}`, reason, revoker);
         }
         await audit(
           tx,
@@ -127,7 +137,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
         await tx.agent.update({ where: { id: agentId }, data: { status: 'suspended', suspendedAt: new Date() } });
         const approvals = await revokeApprovals(tx, { agentId }, 'agent suspended');
         await destroyGrants(tx, await grantsOf(tx, { clientId: agentId }));
-        const revoked = await revokeTokens(tx, Prisma.sql`client_id = ${agentId} OR ${chainHas(agentId)}`, 'agent suspended');
+        const revoked = await revokeTokens(tx, agentTokens(agentId), 'agent suspended', revoker);
         await audit(tx, revoker, 'agent.suspended', { tokens_revoked: revoked, approvals_revoked: approvals }, { agentId });
         return { revoked };
       });

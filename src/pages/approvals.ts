@@ -1,0 +1,310 @@
+// `/approvals`: the signed-in human's own view of what agents may do for them. Active delegations per agent, each
+// withdrawable; a way to block an agent from asking again (and unblock it); requests waiting for an answer. Every
+// withdrawal goes through the revocation service, so the approval, its Grant, refresh tokens and issued tokens all
+// stop together. Every form carries a CSRF token; every POST answers with a 303 back to the page.
+//
+// Who is signed in: the oidc-provider session (a human who just signed in for an application or agent is already
+// signed in here), else this page's own sign-in, which keeps a short-lived HMAC-signed cookie scoped to /approvals.
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type Provider from 'oidc-provider';
+import { recordAuditEvent } from '../audit/audit-log.js';
+import type { AgentBlockStore } from '../approvals/agent-block-store.js';
+import { approvalState, type ApprovalStore } from '../approvals/approval-store.js';
+import type { PrismaClient } from '../db/client.js';
+import { InvalidInputError } from '../errors.js';
+import type { RequestState } from '../http/request-context.js';
+import { MAX_PASSWORD_LENGTH } from '../humans/passwords.js';
+import type { UserStore } from '../humans/user-store.js';
+import type { RevocationService } from '../revocation/revocation-service.js';
+import { CSRF_FIELD, type CsrfGuard, type CsrfScope } from './csrf.js';
+import { readForm, type FormFields } from './form-body.js';
+import type { AttemptLogin } from './login.js';
+import { PageError } from './page-error.js';
+import { withPageErrors } from './page-errors.js';
+import type { PageRenderer } from './views.js';
+
+/** Requests waiting for the human (CIBA), shown and answered on this page. */
+export type PendingRequests = {
+  listFor(userId: string): Promise<PendingRequest[]>;
+  /** Approves (with the scopes the human kept) or denies one request of this human; false when it is gone. */
+  answer(userId: string, id: string, answer: { approve: true; scopes: string[] } | { approve: false }, who: { requestId?: string | undefined; ip: string }): Promise<boolean>;
+};
+
+export type PendingRequest = {
+  id: string;
+  agentId: string;
+  agentName: string;
+  ownerName: string;
+  bindingMessage: string | undefined;
+  resources: string[];
+  /** `stepUp`: requires_approval, good for this one token only. */
+  scopes: Array<{ name: string; description: string; stepUp: boolean }>;
+  expiresAt: Date;
+};
+
+export type ApprovalsPageDependencies = {
+  prefix: string;
+  provider: () => Provider;
+  prisma: PrismaClient;
+  users: UserStore;
+  approvals: ApprovalStore;
+  blocks: AgentBlockStore;
+  revocation: RevocationService;
+  csrf: CsrfGuard;
+  views: PageRenderer;
+  attemptLogin: AttemptLogin;
+  kek: Buffer;
+  pending?: PendingRequests | undefined;
+};
+
+const HOW_GRANTED: Record<string, string> = { consent: 'on the consent page', ciba: 'by answering its request', admin: 'by an administrator' };
+
+/** "3 days", "5 hours", "12 minutes": how long something still lasts, rounded down to a unit a person reads. */
+export function describeRemaining(until: Date, now: Date): string {
+  const minutes = Math.max(1, Math.floor((until.getTime() - now.getTime()) / 60_000));
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (minutes >= 1440) return unit(Math.floor(minutes / 1440), 'day');
+  if (minutes >= 60) return unit(Math.floor(minutes / 60), 'hour');
+  return unit(minutes, 'minute');
+}
+
+const COOKIE = 'agentauth.approvals';
+const SIGN_IN_SECONDS = 3600;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_USERNAME_LENGTH = 256;
+
+export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
+  const { prefix, views, csrf } = deps;
+  const base = `${prefix}/approvals`;
+  const scope = (purpose: string): CsrfScope => ({ purpose: `approvals/${purpose}`, path: base });
+  const state = (ctx: Context) => ctx.state as Partial<RequestState>;
+  const cookieKey = Buffer.from(hkdfSync('sha256', deps.kek, Buffer.alloc(0), 'agentauth approvals sign-in v1', 32));
+  const sign = (value: string) => createHmac('sha256', cookieKey).update(value).digest('base64url');
+
+  /** The human signed in here, if any: the provider's session first, then this page's own sign-in cookie. */
+  async function signedInHuman(ctx: Context): Promise<string | undefined> {
+    const provider = deps.provider();
+    const sessionId = ctx.cookies.get(provider.cookieName('session'), { signed: true });
+    let userId: string | undefined;
+    if (sessionId) {
+      const session = await provider.Session.find(sessionId);
+      userId = session?.accountId;
+    }
+    if (!userId) {
+      const raw = ctx.cookies.get(COOKIE, { signed: false }) ?? '';
+      const [id, exp, mac] = raw.split('.');
+      if (id && exp && mac) {
+        const expected = Buffer.from(sign(`${id}.${exp}`));
+        const given = Buffer.from(mac);
+        if (given.length === expected.length && timingSafeEqual(given, expected) && Number(exp) > Date.now() / 1000) userId = id;
+      }
+    }
+    // A disabled human is signed in nowhere.
+    return userId && (await deps.users.findAccount(userId)) ? userId : undefined;
+  }
+
+  async function requireHuman(ctx: Context): Promise<string> {
+    const userId = await signedInHuman(ctx);
+    if (!userId) throw new PageError(401, 'Sign in first', 'Your sign-in has ended. Open your approvals page and sign in again.');
+    return userId;
+  }
+
+  async function submitted(ctx: Context, purpose: string): Promise<FormFields> {
+    const form = await readForm(ctx);
+    const failure = csrf.check(ctx, scope(purpose), form.get(CSRF_FIELD));
+    if (failure) {
+      await recordAuditEvent(deps.prisma, {
+        action: 'csrf.rejected',
+        outcome: 'failure',
+        actor: { kind: 'human' },
+        requestId: state(ctx).requestId,
+        ip: ctx.ip,
+        details: { path: ctx.path, reason: failure },
+      });
+      throw new PageError(403, 'This form could not be accepted', 'The form was not sent from your approvals page, or the page is out of date. Reload it and try again.');
+    }
+    return form;
+  }
+
+  function idParam(ctx: Context, name: string): string {
+    const value = (ctx as Context & { params: Record<string, string> }).params[name] ?? '';
+    if (!ID.test(value)) throw new PageError(404, 'Not found', 'There is nothing here. Go back to your approvals page.');
+    return value;
+  }
+
+  const backToPage = (ctx: Context) => {
+    ctx.status = 303;
+    ctx.redirect(base);
+  };
+
+  function renderSignIn(ctx: Context, extra: { error?: string; status?: number; username?: string } = {}) {
+    views.render(
+      ctx,
+      'approvals-sign-in',
+      {
+        title: 'Sign in',
+        error: extra.error,
+        username: extra.username ?? '',
+        loginAction: `${base}/login`,
+        loginToken: csrf.issue(ctx, scope('login')),
+        maxUsernameLength: MAX_USERNAME_LENGTH,
+        maxPasswordLength: MAX_PASSWORD_LENGTH,
+      },
+      { status: extra.status ?? 200 },
+    );
+  }
+
+  async function renderPage(ctx: Context, userId: string) {
+    const now = new Date();
+    const [active, blocked, pending] = await Promise.all([
+      deps.approvals.list({ userId, status: 'active', limit: 200 }, now),
+      deps.blocks.listFor(userId),
+      deps.pending ? deps.pending.listFor(userId) : Promise.resolve([]),
+    ]);
+    const agentIds = [...new Set([...active.items.map((a) => a.agentId), ...blocked.map((b) => b.agentId)])];
+    const agents = await deps.prisma.agent.findMany({
+      where: { id: { in: agentIds } },
+      select: { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } },
+    });
+    const agentOf = new Map(agents.map((a) => [a.id, { id: a.id, name: a.name, description: a.description, ownerName: a.owner.displayName ?? a.owner.username }]));
+    const byAgent = agentIds
+      .filter((id) => active.items.some((a) => a.agentId === id))
+      .map((id) => ({
+        agent: agentOf.get(id) ?? { id, name: id, description: '', ownerName: '' },
+        blockToken: csrf.issue(ctx, scope(`block/${id}`)),
+        blockAction: `${base}/agents/${id}/block`,
+        approvals: active.items
+          .filter((a) => a.agentId === id && approvalState(a, now) === 'active')
+          .map((a) => ({
+            ...a,
+            expiresIn: describeRemaining(a.expiresAt, now),
+            howGranted: HOW_GRANTED[a.grantedVia] ?? a.grantedVia,
+            withdrawAction: `${base}/${a.id}/withdraw`,
+            withdrawToken: csrf.issue(ctx, scope(`withdraw/${a.id}`)),
+          })),
+      }));
+    views.render(ctx, 'approvals', {
+      title: 'Your approvals',
+      delegations: byAgent,
+      pending: pending.map((p) => ({
+        ...p,
+        approveAction: `${base}/requests/${p.id}/approve`,
+        approveToken: csrf.issue(ctx, scope(`approve/${p.id}`)),
+        denyAction: `${base}/requests/${p.id}/deny`,
+        denyToken: csrf.issue(ctx, scope(`deny/${p.id}`)),
+        expiresIn: describeRemaining(p.expiresAt, now),
+      })),
+      blocked: blocked.map((b) => ({
+        agent: agentOf.get(b.agentId) ?? { id: b.agentId, name: b.agentId, description: '', ownerName: '' },
+        unblockAction: `${base}/agents/${b.agentId}/unblock`,
+        unblockToken: csrf.issue(ctx, scope(`unblock/${b.agentId}`)),
+      })),
+    });
+  }
+
+  const router = new Router({ prefix: base });
+  const page = (handler: (ctx: Context) => Promise<void>) => withPageErrors(views, handler);
+  const revoker = (ctx: Context, userId: string) => ({ actor: { kind: 'human' as const, id: userId }, requestId: state(ctx).requestId, ip: ctx.ip });
+
+  router.get('/', page(async (ctx) => {
+    const userId = await signedInHuman(ctx);
+    if (!userId) return renderSignIn(ctx);
+    await renderPage(ctx, userId);
+  }));
+
+  router.post('/login', page(async (ctx) => {
+    const form = await submitted(ctx, 'login');
+    const username = (form.get('username') ?? '').trim();
+    const password = form.get('password') ?? '';
+    if (!username || !password) return renderSignIn(ctx, { username, status: 400, error: 'Enter your username and your password.' });
+    if (username.length > MAX_USERNAME_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
+      return renderSignIn(ctx, { status: 400, error: 'The username or password is too long.' });
+    }
+    const outcome = await deps.attemptLogin({ username, password, ip: ctx.ip, requestId: state(ctx).requestId, clientId: undefined });
+    if (!outcome.ok && outcome.reason === 'throttled') {
+      ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+      return renderSignIn(ctx, { username, status: 429, error: `Too many attempts. Try again in ${outcome.retryAfterSeconds} seconds.` });
+    }
+    if (!outcome.ok) return renderSignIn(ctx, { username, status: 400, error: 'Invalid username or password.' });
+    const value = `${outcome.user.id}.${Math.floor(Date.now() / 1000) + SIGN_IN_SECONDS}`;
+    ctx.cookies.set(COOKIE, `${value}.${sign(value)}`, {
+      path: base,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.secure,
+      signed: false,
+      overwrite: true,
+      maxAge: SIGN_IN_SECONDS * 1000,
+    });
+    backToPage(ctx);
+  }));
+
+  router.post('/:id/withdraw', page(async (ctx) => {
+    const id = idParam(ctx, 'id');
+    await submitted(ctx, `withdraw/${id}`);
+    const userId = await requireHuman(ctx);
+    // Only the human's own approvals: anyone else's is "not found", never revealed.
+    const approval = await deps.approvals.get(id).catch(() => undefined);
+    if (!approval || approval.userId !== userId) throw new PageError(404, 'No such approval', 'It may have been withdrawn already. Go back to your approvals page.');
+    await deps.revocation.revoke({ approvalId: id }, revoker(ctx, userId), 'withdrawn by the human');
+    backToPage(ctx);
+  }));
+
+  router.post('/agents/:agentId/block', page(async (ctx) => {
+    const agentId = idParam(ctx, 'agentId');
+    await submitted(ctx, `block/${agentId}`);
+    const userId = await requireHuman(ctx);
+    const agent = await deps.prisma.agent.findUnique({ where: { id: agentId }, select: { id: true } });
+    if (!agent) throw new PageError(404, 'No such agent', 'Go back to your approvals page.');
+    await deps.blocks.block(userId, agentId);
+    // Blocking leaves nothing standing: every delegation this human gave the agent is withdrawn with its tokens.
+    await deps.revocation.revoke({ agentId, userId }, revoker(ctx, userId), 'agent blocked by the human');
+    await recordAuditEvent(deps.prisma, { action: 'agent.blocked', outcome: 'success', ...revoker(ctx, userId), userId, agentId });
+    backToPage(ctx);
+  }));
+
+  router.post('/agents/:agentId/unblock', page(async (ctx) => {
+    const agentId = idParam(ctx, 'agentId');
+    await submitted(ctx, `unblock/${agentId}`);
+    const userId = await requireHuman(ctx);
+    await deps.blocks.unblock(userId, agentId);
+    await recordAuditEvent(deps.prisma, { action: 'agent.unblocked', outcome: 'success', ...revoker(ctx, userId), userId, agentId });
+    backToPage(ctx);
+  }));
+
+  router.post('/requests/:id/approve', page(async (ctx) => {
+    const id = idParam(ctx, 'id');
+    const form = await submitted(ctx, `approve/${id}`);
+    const userId = await requireHuman(ctx);
+    if (!deps.pending) throw new PageError(404, 'No such request', 'Go back to your approvals page.');
+    const requested = (await deps.pending.listFor(userId)).find((p) => p.id === id);
+    if (!requested) throw new PageError(404, 'No such request', 'It may have expired or been answered already. Go back to your approvals page.');
+    const scopes = requested.scopes.filter((_s, i) => form.get(`scope.${i}`) === 'on').map((s) => s.name);
+    if (requested.scopes.length > 0 && scopes.length === 0) {
+      throw new PageError(400, 'Choose at least one permission', 'Go back and tick what the agent may do, or deny the request.');
+    }
+    const answered = await deps.pending
+      .answer(userId, id, { approve: true, scopes }, { requestId: state(ctx).requestId, ip: ctx.ip })
+      .catch((error: unknown) => {
+        // The agent changed since it asked (suspended, narrower ceiling or audiences): nothing can be approved.
+        if (error instanceof InvalidInputError) throw new PageError(409, 'This request can no longer be approved', 'The agent has changed since it asked. Deny it, or wait for it to ask again.');
+        throw error;
+      });
+    if (!answered) throw new PageError(404, 'No such request', 'It may have expired or been answered already. Go back to your approvals page.');
+    backToPage(ctx);
+  }));
+
+  router.post('/requests/:id/deny', page(async (ctx) => {
+    const id = idParam(ctx, 'id');
+    await submitted(ctx, `deny/${id}`);
+    const userId = await requireHuman(ctx);
+    if (!deps.pending || !(await deps.pending.answer(userId, id, { approve: false }, { requestId: state(ctx).requestId, ip: ctx.ip }))) {
+      throw new PageError(404, 'No such request', 'It may have expired or been answered already. Go back to your approvals page.');
+    }
+    backToPage(ctx);
+  }));
+
+  return router.routes() as unknown as Middleware;
+}
