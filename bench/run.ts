@@ -2,6 +2,7 @@
 // ratios on the same machine: (1) RFC 8693 token exchange on agentauth, against (2) client credentials on the same
 // agentauth server and (3) an in-memory oidc-provider with default settings issuing client-credentials JWTs.
 // agentauth runs on PostgreSQL (DATABASE_URL, else an embedded server) in its own process; load comes from this one.
+// BENCH_CONNECTIONS and BENCH_DURATION (seconds) change the load; BENCH_CPU_PROF=<dir> profiles the server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -96,7 +97,9 @@ async function main(): Promise<void> {
   const subjectToken = await mintHumanToken(setup, { userId: human.id, clientId: agent.id, resource: API, scopes: ['files:read'], lifetime: 600 });
   await setup.close();
 
-  const server = await startProcess(['dist/src/main.js'], env, `${issuer}/readyz`);
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the agentauth process there (open it in Chrome DevTools).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const server = await startProcess([...profile, 'dist/src/main.js'], env, `${issuer}/readyz`);
   const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
   const results: Result[] = [];
   try {

@@ -31,6 +31,15 @@ export type NewApp = {
   resourceServer?: string;
 };
 
+type ClientRow = {
+  metadata: unknown;
+  secret_hash: string | null;
+  agent_status: string | null;
+  agent_scopes: string[] | null;
+  agent_audiences: string[] | null;
+  agent_max_token_ttl: number | null;
+};
+
 export type CreatedClient = { clientId: string; clientSecret?: string };
 
 const usesSecret = (method: string) => (SECRET_AUTH_METHODS as readonly string[]).includes(method);
@@ -72,25 +81,28 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
      * ceiling, audiences and lifetime cap travel with the client to where tokens are issued.
      */
     async findMetadata(clientId: string): Promise<ClientMetadata | undefined> {
-      const row = await prisma.client.findUnique({
-        where: { id: clientId },
-        select: { metadata: true, secretHash: true, agent: { select: { status: true, scopes: true, audiences: true, maxTokenTtl: true } } },
-      });
+      // Runs for every authenticated request: one plain query rather than a relation read (measured with
+      // `BENCH_CPU_PROF`: the query builder was the largest cost of the token endpoint).
+      const [row] = await prisma.$queryRaw<ClientRow[]>`
+        SELECT c.metadata, c.secret_hash, a.status::text AS agent_status, a.scopes AS agent_scopes,
+               a.audiences AS agent_audiences, a.max_token_ttl AS agent_max_token_ttl
+        FROM clients c LEFT JOIN agents a ON a.id = c.id
+        WHERE c.id = ${clientId}`;
       if (!row) return undefined;
       let metadata = row.metadata as ClientMetadata;
-      if (row.agent) {
-        if (row.agent.status !== 'active') return undefined;
+      if (row.agent_status !== null) {
+        if (row.agent_status !== 'active') return undefined;
         metadata = {
           ...metadata,
-          agent_scopes: row.agent.scopes,
-          agent_audiences: row.agent.audiences,
-          agent_max_token_ttl: row.agent.maxTokenTtl,
+          agent_scopes: row.agent_scopes,
+          agent_audiences: row.agent_audiences,
+          agent_max_token_ttl: row.agent_max_token_ttl,
           // Every agent may ask a human asynchronously (CIBA, poll mode): derived here so existing agents get it too.
           grant_types: [...new Set([...(metadata.grant_types ?? []), CIBA_GRANT])],
           backchannel_token_delivery_mode: 'poll',
         };
       }
-      return row.secretHash ? { ...metadata, client_secret: row.secretHash } : metadata;
+      return row.secret_hash ? { ...metadata, client_secret: row.secret_hash } : metadata;
     },
 
     /** Replaces the secret; the old one stops working with the next request. Returns the new secret, once. */

@@ -85,8 +85,11 @@ export function createResourceStore(prisma: PrismaClient) {
       }
     },
 
+    /** On the token endpoint for every resource-bound token: one plain query (see client-store findMetadata). */
     async findByIdentifier(identifier: string): Promise<Resource | undefined> {
-      const row = await prisma.resourceServer.findUnique({ where: { identifier } });
+      const [row] = await prisma.$queryRaw<Array<Row>>`
+        SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl"
+        FROM resource_servers WHERE identifier = ${identifier}`;
       return row ? toResource(row) : undefined;
     },
 
