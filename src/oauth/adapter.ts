@@ -29,10 +29,10 @@ export type AdapterOptions = {
   hashId: (id: string) => string;
   clients: { findMetadata(clientId: string): Promise<ClientMetadata | undefined> };
   /**
-   * Writes that must commit together with a newly stored payload (the issued-token record and its audit event);
-   * given the stored (hashed) id.
+   * Stores an issued token together with its record and audit event (src/tokens/token-recorder.ts), given the stored
+   * (hashed) id; answers undefined for payloads that are not issued tokens.
    */
-  alsoWrite?: (model: string, storedId: string, payload: AdapterPayload) => Prisma.PrismaPromise<unknown>[];
+  storeIssued?: (model: string, storedId: string, payload: AdapterPayload, expiresIn: number | undefined) => Promise<unknown> | undefined;
   /** Writes that must commit together with removing a payload (by id or by grant): marking records revoked. */
   alsoRemove?: {
     byId(model: string, id: string, storedId: string): Prisma.PrismaPromise<unknown>[];
@@ -53,7 +53,8 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const key = this.key(id);
-      await inTransaction(upsertPayload(prisma, this.model, key, payload, expiresIn), options.alsoWrite?.(this.model, key, payload));
+      const issued = options.storeIssued?.(this.model, key, payload, expiresIn);
+      await (issued ?? upsertPayload(prisma, this.model, key, payload, expiresIn));
     }
 
     find(id: string) {
@@ -109,7 +110,7 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
   return (model: string): Adapter => (model === 'Client' ? clientAdapter : new PrismaAdapter(model));
 }
 
-/** The write that stores one payload under an already hashed id (also used to persist JWT access tokens). */
+/** The write that stores one payload under an already hashed id. */
 export function upsertPayload(prisma: PrismaClient, model: string, storedId: string, payload: AdapterPayload, expiresIn?: number) {
   const columns = {
     payload: payload as Prisma.InputJsonValue,
