@@ -18,8 +18,9 @@ import type { RequestState } from '../http/request-context.js';
 import { MAX_PASSWORD_LENGTH } from '../humans/passwords.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
-import { CSRF_FIELD, type CsrfGuard, type CsrfScope } from './csrf.js';
-import { readForm, type FormFields } from './form-body.js';
+import type { CsrfGuard, CsrfScope } from './csrf.js';
+import { checkedForm } from './checked-form.js';
+import type { FormFields } from './form-body.js';
 import type { AttemptLogin } from './login.js';
 import { PageError } from './page-error.js';
 import { withPageErrors } from './page-errors.js';
@@ -111,21 +112,8 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
     return userId;
   }
 
-  async function submitted(ctx: Context, purpose: string): Promise<FormFields> {
-    const form = await readForm(ctx);
-    const failure = csrf.check(ctx, scope(purpose), form.get(CSRF_FIELD));
-    if (failure) {
-      await recordAuditEvent(deps.prisma, {
-        action: 'csrf.rejected',
-        outcome: 'failure',
-        actor: { kind: 'human' },
-        requestId: state(ctx).requestId,
-        ip: ctx.ip,
-        details: { path: ctx.path, reason: failure },
-      });
-      throw new PageError(403, 'This form could not be accepted', 'The form was not sent from your approvals page, or the page is out of date. Reload it and try again.');
-    }
-    return form;
+  function submitted(ctx: Context, purpose: string): Promise<FormFields> {
+    return checkedForm(ctx, { csrf, prisma: deps.prisma }, scope(purpose), 'The form was not sent from your approvals page, or the page is out of date. Reload it and try again.');
   }
 
   function idParam(ctx: Context, name: string): string {

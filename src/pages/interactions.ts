@@ -13,8 +13,9 @@ import type { ResourceStore } from '../resources/resource-store.js';
 import type { AgentConsent } from './agent-consent.js';
 import { scopeField } from './agent-consent.js';
 import { describeClient, describeConsent, saveConsentGrant, type ConsentRequest } from './consent.js';
-import { CSRF_FIELD, type CsrfGuard, type CsrfScope } from './csrf.js';
-import { readForm, type FormFields } from './form-body.js';
+import type { CsrfGuard, CsrfScope } from './csrf.js';
+import { checkedForm } from './checked-form.js';
+import type { FormFields } from './form-body.js';
 import type { AttemptLogin } from './login.js';
 import { interactionGone, PageError } from './page-error.js';
 import { withPageErrors } from './page-errors.js';
@@ -65,25 +66,13 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
   }
 
   /** The form of a POST, once its CSRF token checks out; a refusal is audited and answered with a 403 page. */
-  async function submittedForm(ctx: Context, uid: string, action: FormAction): Promise<FormFields> {
-    const form = await readForm(ctx);
-    const failure = csrf.check(ctx, scope(uid, action), form.get(CSRF_FIELD));
-    if (failure) {
-      await recordAuditEvent(deps.prisma, {
-        action: 'csrf.rejected',
-        outcome: 'failure',
-        actor: { kind: 'human' },
-        requestId: state(ctx).requestId,
-        ip: ctx.ip,
-        details: { path: ctx.path, reason: failure },
-      });
-      throw new PageError(
-        403,
-        'This form could not be accepted',
-        'The form was not sent from this sign-in page, or the page is out of date. Go back to the application and start again.',
-      );
-    }
-    return form;
+  function submittedForm(ctx: Context, uid: string, action: FormAction): Promise<FormFields> {
+    return checkedForm(
+      ctx,
+      { csrf, prisma: deps.prisma },
+      scope(uid, action),
+      'The form was not sent from this sign-in page, or the page is out of date. Go back to the application and start again.',
+    );
   }
 
   async function finish(ctx: Context, result: InteractionResults): Promise<void> {
