@@ -74,3 +74,17 @@ it('refuses unknown actor types and malformed times', async () => {
   expect((await admin('GET', '/audit?actor_type=robot')).body.details[0].path).toBe('actor_type');
   expect((await admin('GET', '/audit?until=tomorrow')).body.details[0].path).toBe('until');
 });
+
+it('exports the same events as NDJSON, one per line, with the same filters, to auditors too', async () => {
+  const listed = await events('&actor_type=admin');
+  const auditorKey = (await admin('POST', '/admin-keys', { name: 'export auditor', role: 'auditor' })).body.key as string;
+  const response = await fetch(`${server.issuer}/admin/v1/audit/export?actor_type=admin`, { headers: { authorization: `Bearer ${auditorKey}` } });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+  const lines = (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Event);
+  // The export was asked for after the list, and creating the auditor key was an admin write of its own.
+  expect(lines[0]).toMatchObject({ action: 'admin_key.created', actor_type: 'admin' });
+  expect(lines.slice(1).map((e) => e.seq)).toEqual(listed.map((e) => e.seq));
+  const unauthenticated = await fetch(`${server.issuer}/admin/v1/audit/export`);
+  expect(unauthenticated.status).toBe(401);
+});

@@ -38,8 +38,8 @@ afterAll(async () => {
 /** A documented path with its `{id}` filled in by a record of that collection. */
 const concrete = (path: string) => path.replace('{id}', ids[path.split('/')[1]!]!);
 
-it('covers every documented operation (26 routes)', () => {
-  expect(operations).toHaveLength(26);
+it('covers every documented operation (27 routes)', () => {
+  expect(operations).toHaveLength(27);
 });
 
 it('answers 401 with WWW-Authenticate: Bearer to requests without a key, on every route', async () => {
@@ -73,12 +73,13 @@ it('lets an auditor read every list and item', async () => {
   const auditor = adminClient(server, auditorKey);
   const reads = operations.filter((op) => op.method === 'GET');
   expect(reads.map((op) => op.path).sort()).toEqual(
-    ['/admin-keys', '/agents', '/agents/{id}', '/approvals', '/approvals/{id}', '/audit', '/resources', '/resources/{id}', '/tokens', '/users', '/users/{id}'].sort(),
+    ['/admin-keys', '/agents', '/agents/{id}', '/approvals', '/approvals/{id}', '/audit', '/audit/export', '/resources', '/resources/{id}', '/tokens', '/users', '/users/{id}'].sort(),
   );
   for (const { path } of reads) {
     const response = await auditor('GET', concrete(path));
     expect({ path, status: response.status }).toEqual({ path, status: 200 });
-    if (!path.includes('{id}')) expect(Array.isArray(response.body.items)).toBe(true);
+    if (path === '/audit/export') expect(typeof response.body).toBe('string');
+    else if (!path.includes('{id}')) expect(Array.isArray(response.body.items)).toBe(true);
     else expect(response.body.id).toBe(ids[path.split('/')[1]!]);
   }
 });

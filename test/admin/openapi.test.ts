@@ -27,7 +27,7 @@ const EXPECTED = [
   'POST /agents', 'GET /agents', 'GET /agents/{id}', 'PATCH /agents/{id}',
   'POST /agents/{id}/secret', 'POST /agents/{id}/suspend', 'POST /agents/{id}/activate',
   'POST /approvals', 'GET /approvals', 'GET /approvals/{id}', 'DELETE /approvals/{id}',
-  'GET /tokens', 'POST /revocations', 'GET /audit',
+  'GET /tokens', 'POST /revocations', 'GET /audit', 'GET /audit/export',
 ];
 
 const operations = () =>
