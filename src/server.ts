@@ -104,7 +104,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const approvals = createApprovalStore(db.prisma, { resources, config });
     const revocation = createRevocationService(db.prisma, secrets.hash);
     const recorder = createTokenRecorder(db.prisma, secrets.hash);
-    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, storeIssued: recorder.storeIssued, alsoRemove: recorder.alsoRemove });
+    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, storeIssued: recorder.storeIssued,
+      onRemove: recorder.onRemove(revocation),
+    });
     const issuerUrl = new URL(issuer);
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
     const tokenExchange = tokenExchangeHandler({

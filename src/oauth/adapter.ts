@@ -33,10 +33,13 @@ export type AdapterOptions = {
    * (hashed) id; answers undefined for payloads that are not issued tokens.
    */
   storeIssued?: (model: string, storedId: string, payload: AdapterPayload, expiresIn: number | undefined) => Promise<unknown> | undefined;
-  /** Writes that must commit together with removing a payload (by id or by grant): marking records revoked. */
-  alsoRemove?: {
-    byId(model: string, id: string, storedId: string): Prisma.PrismaPromise<unknown>[];
-    byGrant(model: string, grantId: string): Prisma.PrismaPromise<unknown>[];
+  /**
+   * Called before a payload of an issued token is removed ahead of its expiry (by id, or all of a grant): the
+   * revocation service marks the records revoked, follows derived tokens and tells resource servers.
+   */
+  onRemove?: {
+    byId(model: string, id: string, storedId: string): Promise<unknown>;
+    byGrant(model: string, grantId: string): Promise<unknown>;
   };
 };
 
@@ -81,13 +84,14 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
 
     async destroy(id: string): Promise<void> {
       const key = this.key(id);
-      const remove = prisma.oidcPayload.deleteMany({ where: { model: this.model, id: key } });
-      await inTransaction(remove, options.alsoRemove?.byId(this.model, id, key));
+      // Records first: if that fails nothing is removed, and the token stays valid everywhere, consistently.
+      await options.onRemove?.byId(this.model, id, key);
+      await prisma.oidcPayload.deleteMany({ where: { model: this.model, id: key } });
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      const remove = prisma.oidcPayload.deleteMany({ where: { model: this.model, grantId } });
-      await inTransaction(remove, options.alsoRemove?.byGrant(this.model, grantId));
+      await options.onRemove?.byGrant(this.model, grantId);
+      await prisma.oidcPayload.deleteMany({ where: { model: this.model, grantId } });
     }
 
     private async findOne(where: Prisma.OidcPayloadWhereInput): Promise<AdapterPayload | undefined> {
@@ -99,11 +103,6 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
       const payload = row.payload as AdapterPayload;
       return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
     }
-  }
-
-  async function inTransaction(main: Prisma.PrismaPromise<unknown>, also: Prisma.PrismaPromise<unknown>[] = []): Promise<void> {
-    if (also.length === 0) await main;
-    else await prisma.$transaction([main, ...also]);
   }
 
   // oidc-provider calls a non-constructable factory as a function, once per model.

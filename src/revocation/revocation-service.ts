@@ -80,6 +80,21 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
   }
 
   return {
+    /**
+     * Tokens oidc-provider itself removes before they expire: a client revoking its own token (RFC 7009), or a
+     * whole grant on refresh-token reuse. They go through the same cascade (derived tokens, security events) as
+     * every other revocation; the caller deletes the stored payloads afterwards.
+     */
+    async revokeRemoved(removed: { ids: string[] } | { grantId: string; kind: 'access_token' | 'refresh_token' }, revoker: Revoker): Promise<number> {
+      const reason = 'ids' in removed ? 'revoked by its client' : 'grant revoked (refresh token reuse or logout)';
+      const roots = 'ids' in removed ? Prisma.sql`jti = ANY(${removed.ids})` : Prisma.sql`grant_id = ${removed.grantId} AND kind = ${removed.kind}::token_kind`;
+      return prisma.$transaction(async (tx) => {
+        const revoked = await revokeTokens(tx, roots, reason, revoker);
+        if (revoked > 0) await audit(tx, revoker, 'revocation', { target: removed, reason, tokens_revoked: revoked }, {});
+        return revoked;
+      });
+    },
+
     async revoke(target: RevocationTarget, revoker: Revoker, reason = 'revoked by an administrator'): Promise<{ revoked: number }> {
       return prisma.$transaction(async (tx) => {
         let revoked = 0;

@@ -9,6 +9,7 @@ import { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type ActorKind } from '../audit/audit-log.js';
 import type { PrincipalKind } from './principals.js';
 import { tokenContextFor } from './token-context.js';
+import type { Revoker, RevocationService } from '../revocation/revocation-service.js';
 
 const TOKEN_KINDS: Record<string, 'access_token' | 'refresh_token' | undefined> = {
   AccessToken: 'access_token',
@@ -145,22 +146,22 @@ export function createTokenRecorder(prisma: PrismaClient, hashId: (id: string) =
       if (!isRecordedModel(model)) return undefined;
       return prisma.$executeRaw(issueStatement(model, storedId, payload as TokenPayload & AdapterPayload, expiresIn, storedId, 'opaque', context()));
     },
-    /** A token's payload leaving storage before its expiry is a revocation: its record says so. */
-    alsoRemove: {
-      byId(model: string, id: string, storedId: string): Prisma.PrismaPromise<unknown>[] {
-        if (!isRecordedModel(model)) return [];
+    /** A token's payload leaving storage before its expiry is a revocation: the revocation service records it. */
+    onRemove(revocation: Pick<RevocationService, 'revokeRemoved'>) {
+      const revoker = (): Revoker => {
+        const request = currentRequest();
+        const clientId = (Provider.ctx?.oidc?.client as { clientId?: string } | undefined)?.clientId;
+        return { actor: { kind: clientId ? request.clientKind : 'system', id: clientId }, requestId: request.requestId, ip: request.ip };
+      };
+      return {
         // JWTs are recorded under their jti (the id here), opaque tokens under the stored hash.
-        return [markRevoked(prisma, { jti: { in: [id, storedId] } }, 'revoked')];
-      },
-      byGrant(model: string, grantId: string): Prisma.PrismaPromise<unknown>[] {
-        return isRecordedModel(model) ? [markRevoked(prisma, { grantId, kind: TOKEN_KINDS[model] }, 'grant revoked')] : [];
-      },
+        byId: (model: string, id: string, storedId: string) =>
+          isRecordedModel(model) ? revocation.revokeRemoved({ ids: [id, storedId] }, revoker()) : Promise.resolve(0),
+        byGrant: (model: string, grantId: string) =>
+          isRecordedModel(model) ? revocation.revokeRemoved({ grantId, kind: TOKEN_KINDS[model]! }, revoker()) : Promise.resolve(0),
+      };
     },
   };
-}
-
-function markRevoked(prisma: PrismaClient, where: Prisma.IssuedTokenWhereInput, reason: string) {
-  return prisma.issuedToken.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: new Date(), revocationReason: reason } });
 }
 
 /** What oidc-provider would have stored for this token had it been opaque: its model fields plus iat and exp. */
