@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { connectDatabase, type Database } from './db/client.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
+import { recordAuditEvent } from './audit/audit-log.js';
 import { createApp } from './http/app.js';
 import { loadKek } from './keys/kek.js';
 import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
@@ -140,6 +141,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         approvalForGrant: async (grantId) => (await approvals.forGrant(grantId))?.id,
         ciba: backchannel,
         tokenExchange,
+        auditRefusal: (ctx, endpoint, error) => {
+          const clientId = ctx.oidc?.client?.clientId;
+          const clientKind = (ctx.oidc?.client as { principal_kind?: 'app' | 'agent' } | undefined)?.principal_kind;
+          recordAuditEvent(db.prisma, {
+            action: `${endpoint}.refused`,
+            outcome: 'failure',
+            actor: { kind: clientKind ?? 'app', id: clientId },
+            agentId: clientKind === 'agent' ? clientId : undefined,
+            clientId,
+            requestId: (ctx.state as { requestId?: string }).requestId,
+            ip: ctx.ip,
+            details: { error: error.error ?? error.message, description: error.error_description, grant_type: ctx.oidc?.params?.grant_type },
+          }).catch((failure: unknown) => log.warn({ err: failure }, 'could not audit a refused request'));
+        },
         log,
         ttl: {
           accessToken: config.accessTokenTtl,

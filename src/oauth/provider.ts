@@ -41,6 +41,8 @@ export type ProviderOptions = {
   ciba?: { hooks: Omit<CIBAEnabledConfiguration, 'enabled'>; polling: Parameters<Provider['use']>[0]; stepUpTokenTtl: number };
   /** The RFC 8693 token exchange grant handler (src/oauth/grants/token-exchange.ts). */
   tokenExchange: (ctx: KoaContextWithOIDC) => Promise<void>;
+  /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
+  auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: string, error: { error?: string; error_description?: string; message: string }) => void;
   log: Logger;
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
@@ -274,6 +276,16 @@ export function createProvider(options: ProviderOptions): Provider {
   } as never;
 
   provider.on('server_error', (_ctx, error) => options.log.error({ err: error }, 'oidc-provider server error'));
+  // Refusals are on the record with the rule that refused (the error and its description). Token exchange audits
+  // its own refusals with the delegation rule, so its grant errors are not recorded twice.
+  if (options.auditRefusal) {
+    const audit = options.auditRefusal;
+    provider.on('authorization.error', (ctx, error) => audit(ctx, 'authorization', error));
+    provider.on('backchannel_authentication.error', (ctx, error) => audit(ctx, 'backchannel_authentication', error));
+    provider.on('grant.error', (ctx, error) => {
+      if (ctx.oidc?.params?.grant_type !== TOKEN_EXCHANGE) audit(ctx, 'token', error);
+    });
+  }
   return provider;
 }
 

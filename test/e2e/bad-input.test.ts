@@ -135,3 +135,19 @@ describe('authorization endpoint', () => {
     expect(response.headers.get('location')).toBeNull();
   });
 });
+
+describe('the record of refusals', () => {
+  it('audits refused authorization and token requests with the error that refused them', async () => {
+    await authorize({ redirect_uri: 'https://app.example.test/callback', state: 'audited' });
+    await token('grant_type=refresh_token&refresh_token=made-up-for-audit');
+    const deadline = Date.now() + 5_000;
+    let actions: string[] = [];
+    while (Date.now() < deadline) {
+      const events = await server.db.prisma.auditEvent.findMany({ where: { action: { in: ['authorization.refused', 'token.refused'] } } });
+      actions = events.map((e) => `${e.action}:${(e.details as { error?: string }).error}`);
+      if (actions.includes('authorization.refused:invalid_request') && actions.includes('token.refused:invalid_grant')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(actions).toEqual(expect.arrayContaining(['authorization.refused:invalid_request', 'token.refused:invalid_grant']));
+  });
+});
