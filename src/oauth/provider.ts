@@ -1,7 +1,7 @@
 // The oidc-provider instance: the OAuth 2.0 / OpenID Connect protocol engine. This file is the documented
 // configuration of what the server speaks; domain decisions (who a human is, what a resource server accepts, how a
 // token is recorded) live in their own modules and are wired in here.
-import Provider, { errors, type Account, type CIBAEnabledConfiguration, type ClientMetadata, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Account, type CIBAEnabledConfiguration, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
 import { JWKS_MAX_AGE_SECONDS } from '../keys/rotation-policy.js';
 import type { Logger } from '../observability/logger.js';
 import type { Resource, ResourceStore } from '../resources/resource-store.js';
@@ -289,4 +289,3 @@ export function createProvider(options: ProviderOptions): Provider {
   return provider;
 }
 
-export type { ClientMetadata };

@@ -23,7 +23,7 @@ import { checkedForm } from './checked-form.js';
 import type { FormFields } from './form-body.js';
 import type { AttemptLogin } from './login.js';
 import { PageError } from './page-error.js';
-import { withPageErrors } from './page-errors.js';
+import { withPageErrors } from './render-page-error.js';
 import type { PageRenderer } from './views.js';
 
 /** Requests waiting for the human (CIBA), shown and answered on this page. */

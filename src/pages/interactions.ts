@@ -18,7 +18,7 @@ import { checkedForm } from './checked-form.js';
 import type { FormFields } from './form-body.js';
 import type { AttemptLogin } from './login.js';
 import { interactionGone, PageError } from './page-error.js';
-import { withPageErrors } from './page-errors.js';
+import { withPageErrors } from './render-page-error.js';
 import type { PageRenderer } from './views.js';
 
 export type InteractionRouteDependencies = {

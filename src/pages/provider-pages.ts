@@ -4,7 +4,7 @@
 import type { Middleware } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { InteractionPages } from '../oauth/provider.js';
-import { renderErrorPage } from './page-errors.js';
+import { renderErrorPage } from './render-page-error.js';
 import type { PageRenderer } from './views.js';
 
 type ProviderPages = Required<Pick<InteractionPages, 'logoutSource' | 'postLogoutSuccessSource' | 'renderError'>>;

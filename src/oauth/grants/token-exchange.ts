@@ -2,7 +2,7 @@
 // is the human; it receives a short-lived, audience-bound JWT whose `sub` stays the human and whose `act` names the
 // agent (and the agents before it). Two steps, as in fosite: `decide` gathers the facts and applies the rules of
 // src/delegation/exchange-policy.ts without issuing anything; `issue` mints and records the token.
-import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import validateDpop, { checkDpopReplay, type DpopProof } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import type { PrismaClient } from '../../db/client.js';
 import { recordAuditEvent } from '../../audit/audit-log.js';
@@ -249,4 +249,3 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
   };
 }
 
-export type { Provider };
