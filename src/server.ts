@@ -7,12 +7,12 @@ import type { Config } from './config.js';
 import { connectDatabase, type Database } from './db/client.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
-import { recordAuditEvent } from './audit/audit-log.js';
+import { createAuditLog } from './audit/audit-log.js';
 import { createApp } from './http/app.js';
 import { loadKek } from './keys/kek.js';
 import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
 import { startKeyWatcher } from './keys/key-watcher.js';
-import { createAgentStore, type AgentStore } from './agents/agent-store.js';
+import { createAgentStore, TOKEN_EXCHANGE, type AgentStore } from './agents/agent-store.js';
 import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
 import { createAgentBlockStore } from './approvals/agent-block-store.js';
 import { createBackchannelApprovals } from './approvals/backchannel-approvals.js';
@@ -27,7 +27,8 @@ import { createResourceStore, type ResourceStore } from './resources/resource-st
 import { createSecretHasher } from './secrets/secret-hasher.js';
 import { createTokenRecorder } from './tokens/token-recorder.js';
 import { jwtTokenHandles } from './oauth/jwt-token-handles.js';
-import { tokenExchangeHandler } from './oauth/grants/token-exchange.js';
+import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_REPEATABLE, tokenExchangeHandler } from './oauth/grants/token-exchange.js';
+import { createRequestFactsLoader } from './oauth/request-facts.js';
 import { createProvider } from './oauth/provider.js';
 import { createTokenResolver } from './tokens/subject-token.js';
 import { createPages } from './pages/index.js';
@@ -110,13 +111,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     const issuerUrl = new URL(issuer);
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
+    const audit = createAuditLog(db.prisma);
+    const limits = { stepUpTtl: config.ciba.stepUpTokenTtl, maxDelegationDepth: config.agents.maxDelegationDepth };
     const tokenExchange = tokenExchangeHandler({
-      prisma: db.prisma,
+      clients,
       resources,
       approvals,
+      audit,
       resolveToken: createTokenResolver({ prisma: db.prisma, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
-      maxDelegationDepth: config.agents.maxDelegationDepth,
+      limits,
     });
+    const gather = createRequestFactsLoader({ resources, approvals, limits });
     const blocks = createAgentBlockStore(db.prisma);
     const backchannel = createBackchannelApprovals({
       prisma: db.prisma, provider: () => provider.current, approvals, blocks, resources, config, log,
@@ -134,17 +139,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         cookieKeys: keySet.cookie,
         trustProxy: config.trustProxy,
         secrets,
-        resources,
+        gather,
         findAccount: (_ctx, id) => users.findAccount(id),
         interactions: pages.interactions,
         recordJwt: recorder.recordJwt,
-        approvalForGrant: async (grantId) => (await approvals.forGrant(grantId))?.id,
         ciba: backchannel,
-        tokenExchange,
+        grants: [{ grantType: TOKEN_EXCHANGE, handler: tokenExchange, parameters: TOKEN_EXCHANGE_PARAMETERS, repeatable: TOKEN_EXCHANGE_REPEATABLE }],
         auditRefusal: (ctx, endpoint, error) => {
           const clientId = ctx.oidc?.client?.clientId;
           const clientKind = (ctx.oidc?.client as { principal_kind?: 'app' | 'agent' } | undefined)?.principal_kind;
-          recordAuditEvent(db.prisma, {
+          audit.record({
             action: `${endpoint}.refused`,
             outcome: 'failure',
             actor: { kind: clientKind ?? 'app', id: clientId },
@@ -152,7 +156,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
             clientId,
             requestId: (ctx.state as { requestId?: string }).requestId,
             ip: ctx.ip,
-            details: { error: error.error ?? error.message, description: error.error_description, grant_type: ctx.oidc?.params?.grant_type },
+            details: {
+              error: error.error ?? error.message,
+              description: error.error_description,
+              rule: (error as { rule?: string }).rule,
+              grant_type: ctx.oidc?.params?.grant_type,
+            },
           }).catch((failure: unknown) => log.warn({ err: failure }, 'could not audit a refused request'));
         },
         log,

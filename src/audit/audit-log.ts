@@ -41,3 +41,10 @@ export function auditData(event: AuditEventInput): Prisma.AuditEventCreateManyIn
 export async function recordAuditEvent(writer: Writer, event: AuditEventInput): Promise<void> {
   await writer.auditEvent.create({ data: auditData(event), select: { seq: true } });
 }
+
+/** The audit writer bound to the database, for code that records events outside a transaction of its own. */
+export function createAuditLog(writer: Writer) {
+  return { record: (event: AuditEventInput) => recordAuditEvent(writer, event) };
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;

@@ -24,8 +24,10 @@ export type NewApp = {
   grantTypes: string[];
   authMethod: AuthMethod;
   jwks?: { keys: unknown[] };
-  /** Scopes the app may ask for; unset means any registered scope. */
-  scope?: string;
+  /** The app's scope ceiling at its resources; none: no resource scope at all (deny by default). */
+  scopes?: string[];
+  /** Resource identifiers the app may get access tokens for; none: no access token for any resource. */
+  resources?: string[];
   dpopBoundAccessTokens?: boolean;
   /** For a resource server's own client: the resource identifier whose tokens it may introspect. */
   resourceServer?: string;
@@ -34,6 +36,8 @@ export type NewApp = {
 type ClientRow = {
   metadata: unknown;
   secret_hash: string | null;
+  scopes: string[] | null;
+  resources: string[] | null;
   agent_status: string | null;
   agent_scopes: string[] | null;
   agent_audiences: string[] | null;
@@ -59,7 +63,6 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
         response_types: app.grantTypes.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: app.authMethod,
         ...(app.jwks ? { jwks: app.jwks as ClientMetadata['jwks'] } : {}),
-        ...(app.scope ? { scope: app.scope } : {}),
         ...(app.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
         ...(app.resourceServer ? { resource_server: app.resourceServer } : {}),
       };
@@ -70,33 +73,36 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
           name: app.name,
           metadata: metadata as Prisma.InputJsonValue,
           secretHash: clientSecret ? secrets.hash(clientSecret) : null,
+          scopes: [...new Set(app.scopes ?? [])],
+          resources: [...new Set(app.resources ?? [])],
         },
       });
       return { clientId, ...(clientSecret ? { clientSecret } : {}) };
     },
 
     /**
-     * The client as oidc-provider takes it, or undefined. The secret's hash stands in for the secret. For an agent the
-     * live agent record decides: a suspended agent is no client at all (it cannot authenticate), and its scope
-     * ceiling, audiences and lifetime cap travel with the client to where tokens are issued.
+     * The client as oidc-provider takes it, or undefined. The secret's hash stands in for the secret. Every client's
+     * ceilings travel with it to where tokens are decided (`ceiling_scopes`, `allowed_resources`, `max_token_ttl`,
+     * read by src/oauth/request-facts.ts): an app's from its own row, an agent's from the live agent record, so a
+     * suspended agent is no client at all (it cannot authenticate) and a narrowed ceiling applies at once.
      */
     async findMetadata(clientId: string): Promise<ClientMetadata | undefined> {
       // Runs for every authenticated request: one plain query rather than a relation read (measured with
       // `BENCH_CPU_PROF`: the query builder was the largest cost of the token endpoint).
       const [row] = await prisma.$queryRaw<ClientRow[]>`
-        SELECT c.metadata, c.secret_hash, a.status::text AS agent_status, a.scopes AS agent_scopes,
+        SELECT c.metadata, c.secret_hash, c.scopes, c.resources, a.status::text AS agent_status, a.scopes AS agent_scopes,
                a.audiences AS agent_audiences, a.max_token_ttl AS agent_max_token_ttl
         FROM clients c LEFT JOIN agents a ON a.id = c.id
         WHERE c.id = ${clientId}`;
       if (!row) return undefined;
-      let metadata = row.metadata as ClientMetadata;
+      let metadata: ClientMetadata = { ...(row.metadata as ClientMetadata), ceiling_scopes: row.scopes ?? [], allowed_resources: row.resources ?? [] };
       if (row.agent_status !== null) {
         if (row.agent_status !== 'active') return undefined;
         metadata = {
           ...metadata,
-          agent_scopes: row.agent_scopes,
-          agent_audiences: row.agent_audiences,
-          agent_max_token_ttl: row.agent_max_token_ttl,
+          ceiling_scopes: row.agent_scopes ?? [],
+          allowed_resources: row.agent_audiences ?? [],
+          max_token_ttl: row.agent_max_token_ttl,
           // Every agent may ask a human asynchronously (CIBA, poll mode): derived here so existing agents get it too.
           grant_types: [...new Set([...(metadata.grant_types ?? []), CIBA_GRANT])],
           backchannel_token_delivery_mode: 'poll',

@@ -4,14 +4,14 @@
 import Provider, { errors, type Account, type CIBAEnabledConfiguration, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
 import { JWKS_MAX_AGE_SECONDS } from '../keys/rotation-policy.js';
 import type { Logger } from '../observability/logger.js';
-import type { Resource, ResourceStore } from '../resources/resource-store.js';
+import { allowanceOrThrow, targetResource, type Allowance } from '../policy/decide.js';
+import { PolicyRefusal } from '../policy/rules.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { actClaim, SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
 import { setTokenContext, tokenContextFor } from '../tokens/token-context.js';
-import { OIDC_SCOPES } from '../clients/client-store.js';
-import { TOKEN_EXCHANGE } from '../agents/agent-store.js';
+import { CIBA_GRANT, OIDC_SCOPES } from '../clients/client-store.js';
 import type { AdapterFactory } from './adapter.js';
-import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_REPEATABLE } from './grants/token-exchange.js';
+import { clientFacts, grantKindOf, requestedResourceScopes, type PolicyClientMetadata, type RequestFactsLoader } from './request-facts.js';
 
 export type InteractionPages = {
   /** Where login and consent prompts send the browser. */
@@ -30,17 +30,16 @@ export type ProviderOptions = {
   cookieKeys: string[];
   trustProxy: boolean;
   secrets: SecretHasher;
-  resources: ResourceStore;
+  /** Gathers the facts of a request for the policy (src/oauth/request-facts.ts). */
+  gather: RequestFactsLoader;
   findAccount: (ctx: KoaContextWithOIDC, id: string) => Promise<Account | undefined>;
   interactions: InteractionPages;
   /** Called (awaited) for every JWT access token before it is signed: records it. */
   recordJwt: (ctx: KoaContextWithOIDC, token: IssuedTokenModel, payload: Record<string, unknown>) => Promise<void>;
-  /** The approval an oidc-provider Grant stands for (consent/CIBA by an agent client): linked from issued tokens. */
-  approvalForGrant?: (grantId: string) => Promise<string | undefined>;
   /** Asynchronous human approval (CIBA, poll mode): oidc-provider's hooks and the polling rules (src/approvals/backchannel-approvals.ts). */
   ciba?: { hooks: Omit<CIBAEnabledConfiguration, 'enabled'>; polling: Parameters<Provider['use']>[0]; stepUpTokenTtl: number };
-  /** The RFC 8693 token exchange grant handler (src/oauth/grants/token-exchange.ts). */
-  tokenExchange: (ctx: KoaContextWithOIDC) => Promise<void>;
+  /** Grants of this server's own (RFC 8693 token exchange: src/oauth/grants/token-exchange.ts). */
+  grants: Array<{ grantType: string; handler: (ctx: KoaContextWithOIDC) => Promise<void>; parameters: string[]; repeatable: string[] }>;
   /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
   auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: string, error: { error?: string; error_description?: string; message: string }) => void;
   log: Logger;
@@ -56,21 +55,12 @@ export type IssuedTokenModel = {
 } & Record<string, unknown>;
 
 
-/** Client metadata the client registry adds for agents (src/clients/client-store.ts). */
-export type AgentClientMetadata = {
-  principal_kind?: PrincipalKind;
-  /** The agent's scope ceiling. */
-  agent_scopes?: string[];
-  agent_audiences?: string[];
-  agent_max_token_ttl?: number;
-};
-
-/** How oidc-provider issues tokens for a registered resource: RFC 9068 JWTs, for minutes. */
-export function resourceServerInfo(resource: Resource, scopes: string[], maxTtl = Infinity) {
+/** How oidc-provider issues tokens for a registered resource: RFC 9068 JWTs, for as long as the policy allows. */
+export function resourceServerInfo(identifier: string, scopes: string[], lifetime: number) {
   return {
-    audience: resource.identifier,
+    audience: identifier,
     scope: scopes.join(' '),
-    accessTokenTTL: Math.min(resource.accessTokenTtl, maxTtl),
+    accessTokenTTL: lifetime,
     accessTokenFormat: 'jwt' as const,
     jwt: { sign: { alg: 'ES256' as const } },
   };
@@ -91,7 +81,7 @@ export function createProvider(options: ProviderOptions): Provider {
     // Set by the client registry: what kind of principal a client is (app or agent), read when tokens are issued;
     // and, for a client that is a resource server's own, that resource's identifier (it may introspect its tokens).
     extraClientMetadata: {
-      properties: ['principal_kind', 'resource_server', 'agent_scopes', 'agent_audiences', 'agent_max_token_ttl'],
+      properties: ['principal_kind', 'resource_server', 'ceiling_scopes', 'allowed_resources', 'max_token_ttl', 'dynamic_client'],
       validator(_ctx, key, value) {
         if (key === 'principal_kind' && value !== undefined && value !== 'app' && value !== 'agent') {
           throw new errors.InvalidClientMetadata('principal_kind must be app or agent');
@@ -143,34 +133,20 @@ export function createProvider(options: ProviderOptions): Provider {
       },
       resourceIndicators: {
         enabled: true,
-        // No implicit audience: a token for a resource server is asked for by name.
-        defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
+        // A request without `resource` gets the client's single allowed resource, or a sign-in without one, or
+        // invalid_target (src/policy/decide.ts, targetResource).
+        defaultResource: (ctx, client, oneOf) => {
+          if (oneOf) return oneOf.length === 1 ? oneOf[0]! : oneOf;
+          const grant = grantKindOf(ctx);
+          if (!grant) return undefined as unknown as string;
+          return policyEdge(() => targetResource(clientFacts(client), undefined, grant, requestedResourceScopes(ctx).length > 0)) as string;
+        },
         useGrantedResource: () => true,
+        // Every resource-bound token and every question to a human asks the policy: it answers the scopes the token
+        // may carry (or a human may be asked for) and the lifetime, or refuses with a rule.
         getResourceServerInfo: async (ctx, identifier, client) => {
-          const agent = client as unknown as AgentClientMetadata;
-          if (agent.principal_kind === 'agent' && !agent.agent_audiences?.includes(identifier)) {
-            throw new errors.InvalidTarget(`${identifier} is not among this agent's allowed audiences`);
-          }
-          const resource = await options.resources.findByIdentifier(identifier);
-          if (!resource) throw new errors.InvalidTarget(`${identifier} is not a registered resource server`);
-          // An agent never gets a scope outside its ceiling.
-          const scopes = resource.scopes.map((s) => s.name).filter((scope) => !agent.agent_scopes || agent.agent_scopes.includes(scope));
-          // A token request names one resource: a scope it does not allow is refused, not silently dropped.
-          if (ctx.oidc.route === 'token') {
-            const allowed = new Set([...OIDC_SCOPES, ...scopes]);
-            const requested = typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ').filter(Boolean) : [];
-            const refused = requested.filter((scope) => !allowed.has(scope));
-            if (refused.length > 0) {
-              const why = agent.agent_scopes ? 'does not define or this agent may not have' : 'defines no';
-              throw new errors.InvalidScope(`${identifier} ${why} scope ${refused.join(', ')}`, refused.join(' '));
-            }
-          }
-          // Step-up: a token carrying a requires_approval scope comes from one fresh human approval (a CIBA request
-          // or a consent, spent by this one token) and lives briefly.
-          const source = (ctx.oidc.entities?.BackchannelAuthenticationRequest ?? ctx.oidc.entities?.AuthorizationCode) as { scope?: string } | undefined;
-          const stepUp = new Set(resource.scopes.filter((s) => s.requires_approval).map((s) => s.name));
-          const stepped = options.ciba && source?.scope?.split(' ').some((scope) => stepUp.has(scope));
-          return resourceServerInfo(resource, scopes, Math.min(agent.agent_max_token_ttl ?? Infinity, stepped ? options.ciba!.stepUpTokenTtl : Infinity));
+          const allowance = await decideFor(ctx, identifier, client);
+          return resourceServerInfo(identifier, allowance.scopes, allowance.lifetime);
         },
       },
     },
@@ -184,7 +160,19 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     interactions: { url: (ctx, interaction) => options.interactions.url(ctx, interaction) },
     ...(options.interactions.renderError ? { renderError: options.interactions.renderError } : {}),
-    rotateRefreshToken: true,
+    // Always rotated; but first the refresh must be one the policy allows (resource, scopes): a refused refresh
+    // leaves the refresh token as it was, so the client's next honest refresh still works.
+    rotateRefreshToken: async (ctx) => {
+      const refreshToken = ctx.oidc.entities.RefreshToken as unknown as { resource?: string | string[]; resourceIndicators?: Set<string> };
+      const requested = typeof ctx.oidc.params?.resource === 'string' ? ctx.oidc.params.resource : undefined;
+      const granted = [refreshToken.resource ?? []].flat();
+      if (requested !== undefined && !refreshToken.resourceIndicators?.has(requested)) {
+        throw refusalError(new PolicyRefusal('resource_not_allowed', `${requested} was not part of this grant: ask the human again for it`));
+      }
+      const identifier = requested ?? (granted.length === 1 ? granted[0] : undefined);
+      if (identifier) await decideFor(ctx, identifier, ctx.oidc.client!);
+      return true;
+    },
     ttl: {
       // A resource server's own lifetime wins; tokens without a resource (userinfo only) get the default.
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? options.ttl.accessToken,
@@ -202,17 +190,13 @@ export function createProvider(options: ProviderOptions): Provider {
     // Every token says what kind of principal its subject is and, when an agent acts for a human, who acts (`act`,
     // current actor outermost). Stored with the token, so introspection reports the same claims.
     extraTokenClaims: async (ctx, token) => {
-      const clientKind = (token.client as unknown as AgentClientMetadata | undefined)?.principal_kind ?? 'app';
+      const clientKind = (token.client as unknown as PolicyClientMetadata | undefined)?.principal_kind ?? 'app';
       const human = 'accountId' in token && Boolean(token.accountId);
       const subjectKind: PrincipalKind = human ? 'human' : clientKind;
-      // Human approval (consent, CIBA) of an agent client: the token context names the approval behind the Grant, so
-      // the issued-token record links to it and withdrawing the approval reaches the token (revocation cascade).
+      // A consent's once-only scopes are spent by the token they were for (src/policy/decide.ts reads them as fresh).
+      const decision = ctx?.state ? decisionOf(ctx.state) : undefined;
       const grantId = (token as { grantId?: unknown }).grantId;
-      if (human && clientKind === 'agent' && ctx?.state && !(ctx.state as { tokenContext?: unknown }).tokenContext && typeof grantId === 'string' && options.approvalForGrant) {
-        const approvalId = await options.approvalForGrant(grantId);
-        setTokenContext(ctx.state, { actorChain: [{ sub: String(token.clientId), kind: 'agent' }], approvalId });
-        await spendStepUpScopes(ctx.oidc.provider, grantId, token as { scope?: unknown; resourceServer?: { audience?: unknown } });
-      }
+      if (decision && decision.approvalOnly.length > 0 && typeof grantId === 'string') await spendOnceOnlyScopes(ctx.oidc.provider, grantId, decision);
       const act = actClaim(tokenContextFor(ctx?.state, token as { accountId?: unknown; clientId?: unknown }, clientKind).actorChain);
       // A client acting for itself is the subject: said explicitly so introspection reports it too (JWTs already do).
       return { sub_profile: SUB_PROFILE[subjectKind], ...(human ? {} : { sub: token.clientId }), ...(act ? { act } : {}) };
@@ -225,36 +209,39 @@ export function createProvider(options: ProviderOptions): Provider {
         },
       },
     },
-    // Refresh tokens only where offline access was granted, to clients allowed the grant.
-    // Never from a CIBA approval: it answers one request with one token (step-up scopes must not outlive it).
-    // Nor from an authorization that carried a step-up scope: that approval was for one token only.
-    issueRefreshToken: async (ctx, client, code) =>
-      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access') && ctx.oidc.params?.grant_type !== 'urn:openid:params:grant-type:ciba' &&
-      (await stepUpScopesOf([code.resource].flat().filter((r): r is string => typeof r === 'string'), [...code.scopes])).length === 0,
+    // Refresh tokens to clients allowed the grant, without asking for offline_access (MCP clients never do; a
+    // refresh token never outlives the Grant, whose life is the approval's). Never from a CIBA answer, nor from a
+    // token carrying approval-only scopes: that approval was for one token.
+    issueRefreshToken: async (ctx, client) =>
+      client.grantTypeAllowed('refresh_token') && ctx.oidc.params?.grant_type !== CIBA_GRANT && (decisionOf(ctx.state)?.approvalOnly.length ?? 0) === 0,
   };
 
-  /** The requires_approval scopes among `scopes` at these resources. */
-  async function stepUpScopesOf(resources: string[], scopes: string[]): Promise<string[]> {
-    const stepUp = new Set<string>();
-    for (const identifier of resources) {
-      for (const scope of (await options.resources.findByIdentifier(identifier))?.scopes ?? []) if (scope.requires_approval) stepUp.add(scope.name);
+  /** Gathers the facts of this request for one resource and asks the policy; a refusal becomes the OAuth error. */
+  async function decideFor(ctx: KoaContextWithOIDC, identifier: string, client: { clientId: string }): Promise<Allowance> {
+    const decided = decisions(ctx.state);
+    const known = decided.get(identifier);
+    if (known) return known;
+    const facts = await options.gather(ctx, identifier, client);
+    const allowance = policyEdge(() => allowanceOrThrow(facts));
+    decided.set(identifier, allowance);
+    if (ctx.oidc.route === 'token') {
+      // Client credentials without `scope`: the most the policy allows, never an empty-scope token.
+      if (facts.grant === 'client_credentials' && !ctx.oidc.params!.scope) ctx.oidc.params!.scope = allowance.scopes.join(' ');
+      setTokenContext(ctx.state, { actorChain: allowance.actorChain, approvalId: allowance.approvalId, decision: allowance.trail });
+      (ctx.state as { decision?: Allowance }).decision = allowance;
     }
-    return scopes.filter((scope) => stepUp.has(scope));
+    return allowance;
   }
 
   /**
-   * A step-up scope granted on the consent page is good for one token: once that token is issued the Grant forgets it,
-   * so neither a later authorization nor anything else under the Grant yields it without asking the human again.
+   * Once-only scopes granted on the consent page are good for one token: once it is issued the Grant forgets them,
+   * so neither a later authorization nor a refresh under the Grant yields them without asking the human again.
    */
-  async function spendStepUpScopes(provider: Provider, grantId: string, token: { scope?: unknown; resourceServer?: { audience?: unknown } }) {
-    const audience = token.resourceServer?.audience;
-    if (typeof audience !== 'string' || typeof token.scope !== 'string') return;
-    const spent = await stepUpScopesOf([audience], token.scope.split(' '));
-    if (spent.length === 0) return;
+  async function spendOnceOnlyScopes(provider: Provider, grantId: string, decision: Allowance) {
     const grant = await provider.Grant.find(grantId);
     const resources = (grant as unknown as { resources?: Record<string, string> } | undefined)?.resources;
-    if (!grant || !resources?.[audience]) return;
-    resources[audience] = resources[audience].split(' ').filter((scope) => !spent.includes(scope)).join(' ');
+    if (!grant || !resources?.[decision.resource]) return;
+    resources[decision.resource] = resources[decision.resource]!.split(' ').filter((scope) => !decision.approvalOnly.includes(scope)).join(' ');
     await grant.save();
   }
 
@@ -268,7 +255,8 @@ export function createProvider(options: ProviderOptions): Provider {
     if (ctx.oidc?.route === 'jwks' && ctx.status === 200) ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
   });
   if (options.ciba) provider.use(options.ciba.polling);
-  provider.registerGrantType(TOKEN_EXCHANGE, options.tokenExchange, TOKEN_EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_REPEATABLE);
+  for (const grant of options.grants) provider.registerGrantType(grant.grantType, grant.handler, grant.parameters, grant.repeatable);
+  const ownGrants = new Set(options.grants.map((grant) => grant.grantType));
 
   // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {
@@ -276,16 +264,43 @@ export function createProvider(options: ProviderOptions): Provider {
   } as never;
 
   provider.on('server_error', (_ctx, error) => options.log.error({ err: error }, 'oidc-provider server error'));
-  // Refusals are on the record with the rule that refused (the error and its description). Token exchange audits
-  // its own refusals with the delegation rule, so its grant errors are not recorded twice.
+  // Refusals are on the record with the rule that refused (the error and its description). This server's own grants
+  // audit their refusals themselves, so their grant errors are not recorded twice.
   if (options.auditRefusal) {
     const audit = options.auditRefusal;
     provider.on('authorization.error', (ctx, error) => audit(ctx, 'authorization', error));
     provider.on('backchannel_authentication.error', (ctx, error) => audit(ctx, 'backchannel_authentication', error));
     provider.on('grant.error', (ctx, error) => {
-      if (ctx.oidc?.params?.grant_type !== TOKEN_EXCHANGE) audit(ctx, 'token', error);
+      if (!ownGrants.has(String(ctx.oidc?.params?.grant_type))) audit(ctx, 'token', error);
     });
   }
   return provider;
 }
 
+const DECISIONS = Symbol('policy decisions');
+
+/** The policy's allowances in this request, by resource (the authorization endpoint may name several). */
+function decisions(state: unknown): Map<string, Allowance> {
+  const holder = state as { [DECISIONS]?: Map<string, Allowance> };
+  return (holder[DECISIONS] ??= new Map());
+}
+
+/** The allowance of the token being issued in this request, if the policy made one. */
+function decisionOf(state: unknown): Allowance | undefined {
+  return (state as { decision?: Allowance } | undefined)?.decision;
+}
+
+/** The OAuth error for a policy refusal, carrying the rule so the refusal's audit event names it. */
+function refusalError(refusal: PolicyRefusal): Error {
+  return Object.assign(new errors.CustomOIDCProviderError(refusal.code, refusal.message), { rule: refusal.rule });
+}
+
+/** Runs a policy step; a refusal becomes the OAuth error the client sees. */
+function policyEdge<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof PolicyRefusal) throw refusalError(error);
+    throw error;
+  }
+}

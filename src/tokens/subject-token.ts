@@ -3,7 +3,7 @@
 // from the record, in the database, on every call: what was revoked through any process is refused here at once.
 import { jwtVerify } from 'jose';
 import type { PrismaClient } from '../db/client.js';
-import { ExchangeRefusal } from '../delegation/exchange-policy.js';
+import { PolicyRefusal } from '../policy/rules.js';
 import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
 import type { Actor, PrincipalKind } from './principals.js';
 
@@ -37,7 +37,7 @@ export function createTokenResolver(deps: TokenLookup) {
 
   return async function resolve(token: string, type: string, label: 'subject_token' | 'actor_token', now = new Date()): Promise<PresentedToken> {
     if (type !== TOKEN_TYPE.accessToken && type !== TOKEN_TYPE.jwt) {
-      throw new ExchangeRefusal('invalid_request', 'token_type', `${label}_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}`);
+      throw new PolicyRefusal('token_type', `${label}_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}`);
     }
     let jti: string;
     if (token.split('.').length === 3) {
@@ -47,20 +47,20 @@ export function createTokenResolver(deps: TokenLookup) {
         jti = payload.jti;
       } catch (error) {
         const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
-        throw new ExchangeRefusal('invalid_grant', expired ? 'token_expired' : 'token_invalid', expired ? `the ${label} has expired` : `the ${label} is not an access token issued by this server`);
+        throw new PolicyRefusal('token_invalid', expired ? `the ${label} has expired` : `the ${label} is not an access token issued by this server`);
       }
     } else if (type === TOKEN_TYPE.jwt) {
-      throw new ExchangeRefusal('invalid_grant', 'token_invalid', `the ${label} is not a JWT`);
+      throw new PolicyRefusal('token_invalid', `the ${label} is not a JWT`);
     } else {
       jti = deps.hashId(token);
     }
 
     const record = await deps.prisma.issuedToken.findUnique({ where: { jti } });
     if (!record || record.kind !== 'access_token') {
-      throw new ExchangeRefusal('invalid_grant', 'token_unknown', `the ${label} is not an access token issued by this server`);
+      throw new PolicyRefusal('token_invalid', `the ${label} is not an access token issued by this server`);
     }
-    if (record.revokedAt) throw new ExchangeRefusal('invalid_grant', 'token_revoked', `the ${label} has been revoked`);
-    if (record.expiresAt.getTime() <= now.getTime()) throw new ExchangeRefusal('invalid_grant', 'token_expired', `the ${label} has expired`);
+    if (record.revokedAt) throw new PolicyRefusal('token_invalid', `the ${label} has been revoked`);
+    if (record.expiresAt.getTime() <= now.getTime()) throw new PolicyRefusal('token_invalid', `the ${label} has expired`);
     return {
       jti: record.jti,
       subject: record.subject,

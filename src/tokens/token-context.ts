@@ -11,6 +11,8 @@ export type TokenContext = {
   parentJti?: string | undefined;
   /** The resource server the token is meant for when its audience is the next agent of a delegation. */
   resource?: string | undefined;
+  /** The policy's trail for this token (src/policy/decide.ts): kept with its record. */
+  decision?: unknown;
 };
 
 type RequestState = { tokenContext?: TokenContext } | undefined;

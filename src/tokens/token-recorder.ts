@@ -109,12 +109,12 @@ function issueStatement(
             expires_at = EXCLUDED.expires_at
     ), recorded AS (
       INSERT INTO issued_tokens (jti, kind, format, parent_jti, subject, subject_kind, actor_chain, client_id, scopes, audience,
-                                 resource, grant_type, grant_id, approval_id, dpop_jkt, issued_at, expires_at)
+                                 resource, grant_type, grant_id, approval_id, dpop_jkt, issued_at, expires_at, decision)
       VALUES (${jti}, ${kind}::token_kind, ${format}, ${parentJti ?? null}, ${payload.accountId ?? clientId},
               ${subjectKind}::principal_kind, ${json(actorChain)}::jsonb, ${clientId}, string_to_array(${scopes.join(' ')}, ' '),
               ${audience ?? null}, ${tokenContext.resource ?? audience ?? null}, ${grantType}, ${text(payload.grantId)},
               ${tokenContext.approvalId ?? null}, ${text(payload.jkt)}, ${time(payload.iat ?? now)}::timestamptz,
-              ${time(payload.exp ?? now)}::timestamptz)
+              ${time(payload.exp ?? now)}::timestamptz, ${json(tokenContext.decision)}::jsonb)
       ON CONFLICT (jti) DO NOTHING
       RETURNING jti
     )

@@ -1,19 +1,20 @@
 // RFC 8693 token exchange: the moment an agent acts for a human. The calling agent presents a token whose subject
 // is the human; it receives a short-lived, audience-bound JWT whose `sub` stays the human and whose `act` names the
-// agent (and the agents before it). Two steps, as in fosite: `decide` gathers the facts and applies the rules of
-// src/delegation/exchange-policy.ts without issuing anything; `issue` mints and records the token.
+// agent (and the agents before it). Three steps, as in fosite: `gather` reads the facts of the request (subject token
+// record, resource, next agent, approvals), src/policy/decide.ts decides without I/O, `issue` mints and records.
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import validateDpop, { checkDpopReplay, type DpopProof } from 'oidc-provider/lib/helpers/validate_dpop.js';
-import type { PrismaClient } from '../../db/client.js';
-import { recordAuditEvent } from '../../audit/audit-log.js';
-import type { ApprovalStore } from '../../approvals/approval-store.js';
+import type { AuditLog } from '../../audit/audit-log.js';
 import { TOKEN_EXCHANGE } from '../../agents/agent-store.js';
-import { ExchangeRefusal, grantableScopes, nextActorChain, tokenLifetime } from '../../delegation/exchange-policy.js';
-import type { Resource, ResourceStore } from '../../resources/resource-store.js';
-import type { Actor } from '../../tokens/principals.js';
+import type { ApprovalStore } from '../../approvals/approval-store.js';
+import type { ClientStore } from '../../clients/client-store.js';
+import { allowanceOrThrow, type Allowance } from '../../policy/decide.js';
+import type { ApprovalFacts, ClientFacts, RequestFacts } from '../../policy/facts.js';
+import { PolicyRefusal } from '../../policy/rules.js';
+import type { ResourceStore } from '../../resources/resource-store.js';
 import { TOKEN_TYPE, type PresentedToken, type TokenResolver } from '../../tokens/subject-token.js';
 import { setTokenContext } from '../../tokens/token-context.js';
-import type { AgentClientMetadata } from '../provider.js';
+import { clientFacts, resourceFacts } from '../request-facts.js';
 
 export const PARAMETERS = [
   'subject_token',
@@ -30,222 +31,155 @@ export const PARAMETERS = [
 export const REPEATABLE = ['audience', 'resource'];
 
 export type TokenExchangeDeps = {
-  prisma: PrismaClient;
+  clients: ClientStore;
   resources: ResourceStore;
   approvals: ApprovalStore;
+  audit: AuditLog;
   resolveToken: TokenResolver;
-  maxDelegationDepth: number;
-};
-
-type AgentFacts = { id: string; scopes: string[]; audiences: string[]; maxTokenTtl: number };
-
-type Decision = {
-  subject: PresentedToken;
-  /** Who the token is for: the resource, or the next agent of a delegation. */
-  audience: string;
-  resource: Resource;
-  scopes: string[];
-  actorChain: Actor[];
-  lifetime: number;
-  approvalId: string;
-  dpop: DpopProof | undefined;
+  limits: RequestFacts['limits'];
 };
 
 const one = (value: unknown): string | undefined => (Array.isArray(value) ? value[0] : typeof value === 'string' ? value : undefined);
 const all = (value: unknown): string[] => (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []);
+const approvalFacts = (approvals: Array<{ id: string; agentId: string; scopes: string[]; resources: string[]; expiresAt: Date }>): ApprovalFacts[] =>
+  approvals.map((a) => ({ id: a.id, agentId: a.agentId, scopes: a.scopes, resources: a.resources, expiresAt: a.expiresAt.getTime() }));
 
 export function tokenExchangeHandler(deps: TokenExchangeDeps) {
-  async function agentFacts(id: string): Promise<AgentFacts | undefined> {
-    const agent = await deps.prisma.agent.findUnique({ where: { id }, select: { id: true, status: true, scopes: true, audiences: true, maxTokenTtl: true } });
-    return agent && agent.status === 'active' ? agent : undefined;
+  /** An active agent by id, as the policy sees clients (undefined: no such agent, or suspended). */
+  async function activeAgent(id: string): Promise<ClientFacts | undefined> {
+    const metadata = await deps.clients.findMetadata(id);
+    if (!metadata || (metadata as { principal_kind?: string }).principal_kind !== 'agent') return undefined;
+    return clientFacts({ ...metadata, clientId: id });
   }
 
-  async function decide(ctx: KoaContextWithOIDC): Promise<Decision> {
+  /** Reads the request's parameters and every fact the policy needs, in as few round trips as the facts allow. */
+  async function gather(ctx: KoaContextWithOIDC): Promise<{ facts: RequestFacts; subject: PresentedToken; dpop: DpopProof | undefined }> {
     const { params } = ctx.oidc;
-    const client = ctx.oidc.client!;
-    const metadata = client as unknown as AgentClientMetadata;
-    if (metadata.principal_kind !== 'agent') {
-      throw new ExchangeRefusal('unauthorized_client', 'not_an_agent', 'token exchange is for registered agents; this client is not one');
-    }
-    // The client registry read the live agent record to authenticate this request (a suspended agent is no client).
-    const caller: AgentFacts = {
-      id: client.clientId,
-      scopes: metadata.agent_scopes ?? [],
-      audiences: metadata.agent_audiences ?? [],
-      maxTokenTtl: metadata.agent_max_token_ttl ?? 0,
-    };
-
+    const caller = clientFacts(ctx.oidc.client!);
+    if (caller.kind !== 'agent') throw new PolicyRefusal('not_an_agent', 'token exchange is for registered agents; this client is not one');
     const subjectToken = one(params!.subject_token);
     const subjectType = one(params!.subject_token_type);
-    if (!subjectToken || !subjectType) throw new ExchangeRefusal('invalid_request', 'missing_parameter', 'subject_token and subject_token_type are required');
+    if (!subjectToken || !subjectType) throw new PolicyRefusal('missing_parameter', 'subject_token and subject_token_type are required');
     const requestedType = one(params!.requested_token_type);
     if (requestedType && requestedType !== TOKEN_TYPE.accessToken && requestedType !== TOKEN_TYPE.jwt) {
-      throw new ExchangeRefusal('invalid_request', 'requested_token_type', `this server issues ${TOKEN_TYPE.accessToken} (an RFC 9068 JWT) only`);
+      throw new PolicyRefusal('requested_token_type', `this server issues ${TOKEN_TYPE.accessToken} (an RFC 9068 JWT) only`);
     }
     const lifetimeParam = one(params!.requested_lifetime);
     const requestedLifetime = lifetimeParam === undefined ? undefined : Number(lifetimeParam);
     if (requestedLifetime !== undefined && !(Number.isInteger(requestedLifetime) && requestedLifetime > 0)) {
-      throw new ExchangeRefusal('invalid_request', 'requested_lifetime', 'requested_lifetime is a positive number of seconds');
+      throw new PolicyRefusal('requested_lifetime', 'requested_lifetime is a positive number of seconds');
+    }
+    const resources = all(params!.resource);
+    const audiences = all(params!.audience);
+    if (resources.length > 1 || audiences.length > 1) {
+      throw new PolicyRefusal('one_target', 'name one resource (and, to delegate, one audience: the next agent)');
     }
 
     // DPoP: a proof, when sent, is checked now; it binds the issued token and must match a bound subject token.
     const dpop = await validateDpop(ctx.oidc.provider, ctx);
-
-    const subject = await deps.resolveToken(subjectToken, subjectType, 'subject_token');
-    if (subject.subjectKind !== 'human') {
-      throw new ExchangeRefusal('invalid_grant', 'subject_not_human', 'the subject_token must stand for a human; an agent\'s own token cannot be exchanged for delegated access');
-    }
-    if (subject.clientId !== caller.id && subject.audience !== caller.id) {
-      throw new ExchangeRefusal('invalid_grant', 'subject_token_foreign', 'the subject_token was neither issued to this agent nor addressed to it');
-    }
-    if (subject.dpopJkt && subject.dpopJkt !== dpop?.thumbprint) {
-      throw new ExchangeRefusal('invalid_grant', 'dpop_binding', 'the subject_token is DPoP-bound: send a DPoP proof signed with the key it is bound to');
-    }
     const actorToken = one(params!.actor_token);
-    if (actorToken) {
-      const actor = await deps.resolveToken(actorToken, one(params!.actor_token_type) ?? '', 'actor_token');
-      if (actor.subject !== caller.id || actor.subjectKind !== 'agent') {
-        throw new ExchangeRefusal('invalid_grant', 'actor_mismatch', 'the actor_token must be this agent\'s own token (client credentials)');
-      }
-    }
+    const [subject, actor] = await Promise.all([
+      deps.resolveToken(subjectToken, subjectType, 'subject_token'),
+      actorToken ? deps.resolveToken(actorToken, one(params!.actor_token_type) ?? '', 'actor_token') : undefined,
+    ]);
 
-    const target = await resolveTarget(caller.id, all(params!.resource), all(params!.audience), subject);
-    const human = subject.subject;
-    const agents = target.nextAgent ? [caller, target.nextAgent] : [caller];
-    for (const agent of agents) {
-      if (!agent.audiences.includes(target.resource.identifier)) {
-        throw new ExchangeRefusal('invalid_target', 'audience_not_allowed', `${target.resource.identifier} is not among the allowed audiences of agent ${agent.id}`);
-      }
-    }
-    const standing = await Promise.all(agents.map((agent) => deps.approvals.standing(human, agent.id, target.resource.identifier)));
-    const requested = typeof params!.scope === 'string' ? params!.scope.split(' ').filter(Boolean) : undefined;
-    const chosen = standing.map((approvals, i) => {
-      const covering = requested ? approvals.find((a) => requested.every((scope) => a.scopes.includes(scope))) : undefined;
-      const approval = covering ?? approvals[0];
-      if (!approval) {
-        throw new ExchangeRefusal(
-          'invalid_grant',
-          'no_approval',
-          `human ${human} has not approved agent ${agents[i]!.id} at ${target.resource.identifier}: ask them through backchannel authentication (CIBA) or the consent flow`,
-        );
-      }
-      return approval;
-    });
-
-    const scopes = grantableScopes({
-      requested,
-      subject: subject.scopes,
-      ceilings: agents.map((agent) => ({ agent: agent.id, scopes: agent.scopes })),
-      approvals: chosen.map((approval, i) => ({ agent: agents[i]!.id, scopes: approval.scopes })),
-      resource: {
-        identifier: target.resource.identifier,
-        scopes: target.resource.scopes.map((s) => s.name),
-        requiresApproval: target.resource.scopes.filter((s) => s.requires_approval).map((s) => s.name),
-      },
-    });
-    const actorChain = nextActorChain(subject.actorChain, caller.id, deps.maxDelegationDepth);
-    const lifetime = tokenLifetime({
-      requested: requestedLifetime,
-      agentMaximums: agents.map((agent) => agent.maxTokenTtl),
-      resourceTtl: target.resource.accessTokenTtl,
-      subjectRemaining: (subject.expiresAt.getTime() - Date.now()) / 1000,
-    });
-    return { subject, audience: target.nextAgent?.id ?? target.resource.identifier, resource: target.resource, scopes, actorChain, lifetime, approvalId: chosen[0]!.id, dpop };
-  }
-
-  /**
-   * The resource the token is for, and the next agent when the caller delegates to one (`audience` = that agent's
-   * id, `resource` = where it will act). A hop only narrows: the subject's resource stays the resource.
-   */
-  async function resolveTarget(callerId: string, resources: string[], audiences: string[], subject: PresentedToken) {
-    if (resources.length > 1 || audiences.length > 1) {
-      throw new ExchangeRefusal('invalid_target', 'one_target', 'name one resource (and, to delegate, one audience: the next agent)');
-    }
-    let nextAgent: AgentFacts | undefined;
-    let identifier = resources[0];
+    // The target: `resource`, else `audience` when it names no agent, else the subject token's own resource.
     const audience = audiences[0];
-    if (audience !== undefined && audience !== identifier) {
-      if (audience === callerId) throw new ExchangeRefusal('invalid_target', 'self_audience', 'an agent cannot delegate to itself');
-      nextAgent = await agentFacts(audience);
-      if (!nextAgent) {
-        if (identifier !== undefined) throw new ExchangeRefusal('invalid_target', 'unknown_audience', `${audience} is not an active agent`);
-        identifier = audience;
-      }
-    }
-    const subjectResource = subject.resource ?? subject.audience;
-    identifier ??= subjectResource ?? undefined;
-    if (!identifier) throw new ExchangeRefusal('invalid_target', 'no_target', 'name the resource the token is for (resource=...)');
-    const resource = await deps.resources.findByIdentifier(identifier);
-    if (!resource) throw new ExchangeRefusal('invalid_target', 'unknown_resource', `${identifier} is not a registered resource server`);
-    if (subjectResource && subjectResource !== identifier && subject.audience !== callerId) {
-      throw new ExchangeRefusal('invalid_target', 'audience_widening', `the subject_token is for ${subjectResource}; an exchange cannot move it to another resource`);
-    }
-    if (subject.resource && subject.audience === callerId && subject.resource !== identifier) {
-      throw new ExchangeRefusal('invalid_target', 'audience_widening', `this delegation is for ${subject.resource} only`);
-    }
-    return { resource, nextAgent };
+    const nextAgent = audience !== undefined && audience !== resources[0] && audience !== caller.id ? await activeAgent(audience) : undefined;
+    const identifier = resources[0] ?? (audience !== undefined && !nextAgent && audience !== caller.id ? audience : undefined) ?? subject.resource ?? subject.audience ?? undefined;
+    if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...)');
+    const human = subject.subject;
+    const [resource, approvals, nextApprovals] = await Promise.all([
+      deps.resources.findByIdentifier(identifier),
+      subject.subjectKind === 'human' ? deps.approvals.standing(human, caller.id, identifier) : [],
+      nextAgent && subject.subjectKind === 'human' ? deps.approvals.standing(human, nextAgent.id, identifier) : [],
+    ]);
+    const requested = typeof params!.scope === 'string' ? params!.scope.split(' ').filter(Boolean) : undefined;
+    const facts: RequestFacts = {
+      grant: 'token_exchange',
+      now: Date.now(),
+      client: caller,
+      requestedResource: identifier,
+      resource: resource ? resourceFacts(resource) : undefined,
+      requestedScopes: requested,
+      requestedLifetime,
+      human: subject.subjectKind === 'human' ? { id: human, active: true } : undefined,
+      approvals: approvalFacts(approvals),
+      exchange: {
+        subject: { ...subject, expiresAt: subject.expiresAt.getTime() },
+        dpopJkt: dpop?.thumbprint,
+        actorTokenSubject: actor ? { sub: actor.subject, kind: actor.subjectKind } : undefined,
+        requestedAudience: audience !== undefined && audience !== identifier ? audience : undefined,
+        nextAgent,
+        nextAgentApprovals: approvalFacts(nextApprovals),
+      },
+      limits: deps.limits,
+    };
+    return { facts, subject, dpop };
   }
 
-  async function issue(ctx: KoaContextWithOIDC, decision: Decision): Promise<void> {
+  async function issue(ctx: KoaContextWithOIDC, allowance: Allowance, subject: PresentedToken, dpop: DpopProof | undefined): Promise<void> {
     const { provider } = ctx.oidc;
     const client = ctx.oidc.client!;
-    const scope = decision.scopes.join(' ');
+    const scope = allowance.scopes.join(' ');
     // No oidc-provider Grant stands behind an exchanged token: the approval does, and revoking it revokes the token
     // through its record (approval_id, parent_jti).
     const token = new provider.AccessToken({
-      accountId: decision.subject.subject,
+      accountId: subject.subject,
       client,
       scope,
       gty: TOKEN_EXCHANGE,
-      expiresIn: decision.lifetime,
+      expiresIn: allowance.lifetime,
     } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
-    token.resourceServer = new provider.ResourceServer(decision.audience, {
-      audience: decision.audience,
+    token.resourceServer = new provider.ResourceServer(allowance.audience, {
+      audience: allowance.audience,
       scope,
-      accessTokenTTL: decision.lifetime,
+      accessTokenTTL: allowance.lifetime,
       accessTokenFormat: 'jwt',
       jwt: { sign: { alg: 'ES256' } },
     });
-    if (decision.dpop) {
-      await checkDpopReplay(provider, ctx, decision.dpop, client.clientId, errors.InvalidGrant);
-      token.setThumbprint('jkt', decision.dpop.thumbprint);
+    if (dpop) {
+      await checkDpopReplay(provider, ctx, dpop, client.clientId, errors.InvalidGrant);
+      token.setThumbprint('jkt', dpop.thumbprint);
     }
     setTokenContext(ctx.state, {
-      actorChain: decision.actorChain,
-      approvalId: decision.approvalId,
-      parentJti: decision.subject.jti,
-      resource: decision.resource.identifier,
+      actorChain: allowance.actorChain,
+      approvalId: allowance.approvalId,
+      parentJti: subject.jti,
+      resource: allowance.resource,
+      decision: allowance.trail,
     });
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
     ctx.body = {
       access_token: value,
       issued_token_type: TOKEN_TYPE.accessToken,
-      token_type: decision.dpop ? 'DPoP' : 'Bearer',
-      expires_in: decision.lifetime,
+      token_type: dpop ? 'DPoP' : 'Bearer',
+      expires_in: allowance.lifetime,
       scope,
     };
   }
 
   return async function tokenExchange(ctx: KoaContextWithOIDC): Promise<void> {
-    let decision: Decision;
+    let decided: { allowance: Allowance; subject: PresentedToken; dpop: DpopProof | undefined };
     try {
-      decision = await decide(ctx);
+      const { facts, subject, dpop } = await gather(ctx);
+      decided = { allowance: allowanceOrThrow(facts), subject, dpop };
     } catch (error) {
-      if (!(error instanceof ExchangeRefusal)) throw error;
-      await recordAuditEvent(deps.prisma, {
+      if (!(error instanceof PolicyRefusal)) throw error;
+      const clientId = ctx.oidc.client?.clientId;
+      await deps.audit.record({
         action: 'token_exchange.refused',
         outcome: 'failure',
-        actor: { kind: 'agent', id: ctx.oidc.client?.clientId },
-        agentId: ctx.oidc.client?.clientId,
-        clientId: ctx.oidc.client?.clientId,
+        actor: { kind: clientFacts(ctx.oidc.client!).kind, id: clientId },
+        agentId: clientFacts(ctx.oidc.client!).kind === 'agent' ? clientId : undefined,
+        clientId,
         requestId: (ctx.state as { requestId?: string }).requestId,
         ip: ctx.ip,
         details: { rule: error.rule, error: error.code, description: error.message },
       });
-      throw new errors.CustomOIDCProviderError(error.code, error.message);
+      throw Object.assign(new errors.CustomOIDCProviderError(error.code, error.message), { rule: error.rule });
     }
-    await issue(ctx, decision);
+    await issue(ctx, decided.allowance, decided.subject, decided.dpop);
   };
 }
-

@@ -1,0 +1,62 @@
+// The catalogue of policy rules: every refusal any grant, page or dry run can give names one of these ids, with the
+// OAuth error it maps to and what it means. README.md lists the same table (a test keeps the two equal), so an
+// operator reading an audit event or a dry run finds the rule's meaning in one place.
+
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'unauthorized_client'
+  | 'access_denied';
+
+type Rule = { error: OAuthErrorCode; meaning: string };
+
+export const RULES = {
+  client_suspended: { error: 'unauthorized_client', meaning: 'The client (an agent) is suspended: nothing is issued to it until an admin activates it.' },
+  not_an_agent: { error: 'unauthorized_client', meaning: 'Only registered agents may use this grant (token exchange, backchannel approval).' },
+  dynamic_client_needs_human: { error: 'unauthorized_client', meaning: 'A client that registered itself (CIMD, DCR) acts only for a human who consents; it gets no client-credentials tokens.' },
+  resource_required: { error: 'invalid_target', meaning: 'The request names no resource and the client has no single allowed resource to default to.' },
+  unknown_resource: { error: 'invalid_target', meaning: 'The resource is not a registered resource server.' },
+  resource_not_allowed: { error: 'invalid_target', meaning: "The resource is not among the client's allowed resources (its audiences)." },
+  one_target: { error: 'invalid_target', meaning: 'A token exchange names one resource and at most one audience (the next agent).' },
+  self_audience: { error: 'invalid_target', meaning: 'An agent cannot delegate to itself.' },
+  unknown_audience: { error: 'invalid_target', meaning: 'The audience of a delegation is not an active agent.' },
+  audience_widening: { error: 'invalid_target', meaning: 'An exchange cannot move a token to another resource than the one its subject token is for.' },
+  scope_not_defined: { error: 'invalid_scope', meaning: 'The resource defines no such scope.' },
+  scope_outside_ceiling: { error: 'invalid_scope', meaning: "The scope is outside the client's scope ceiling (or the next agent's)." },
+  scope_not_approved: { error: 'invalid_scope', meaning: 'The human has not approved this scope for this client at this resource.' },
+  scope_not_in_subject: { error: 'invalid_scope', meaning: 'The subject token does not carry the scope: an exchange only narrows.' },
+  approval_required_each_time: { error: 'invalid_scope', meaning: 'The scope is marked requires_approval: it comes only from one fresh human approval per token (CIBA or a once-only consent), never from client credentials, refresh, exchange or a standing approval.' },
+  no_scope_allowed: { error: 'invalid_scope', meaning: 'Nothing at this resource is allowed by every limit that applies, so no token is issued (never an empty-scope token).' },
+  user_inactive: { error: 'invalid_grant', meaning: 'The human the token would be for is disabled or unknown.' },
+  no_approval: { error: 'invalid_grant', meaning: 'The human has no active approval for this agent at this resource: ask through the consent flow or CIBA.' },
+  subject_not_human: { error: 'invalid_grant', meaning: "The subject_token of an exchange must stand for a human; an agent's own token cannot be exchanged for delegated access." },
+  subject_token_foreign: { error: 'invalid_grant', meaning: 'The subject_token was neither issued to the calling agent nor addressed to it.' },
+  subject_expired: { error: 'invalid_grant', meaning: 'The subject token (or the approval behind it) has no life left.' },
+  dpop_binding: { error: 'invalid_grant', meaning: 'The subject_token is DPoP-bound: the request must carry a proof signed with the same key.' },
+  actor_mismatch: { error: 'invalid_grant', meaning: "The actor_token must be the calling agent's own token." },
+  delegation_cycle: { error: 'invalid_grant', meaning: "The agent already acts in the token's delegation chain; a chain cannot loop back to it." },
+  delegation_depth: { error: 'invalid_grant', meaning: 'The delegation chain would exceed the configured number of agents.' },
+  missing_parameter: { error: 'invalid_request', meaning: 'A parameter the grant requires is missing.' },
+  requested_token_type: { error: 'invalid_request', meaning: 'The requested_token_type is not one this server issues.' },
+  requested_lifetime: { error: 'invalid_request', meaning: 'requested_lifetime must be a positive whole number of seconds.' },
+  token_type: { error: 'invalid_request', meaning: 'The subject_token_type or actor_token_type is not one this server accepts.' },
+  token_invalid: { error: 'invalid_grant', meaning: 'The presented token is not a token this server issued, or it was revoked or has expired.' },
+} as const satisfies Record<string, Rule>;
+
+export type RuleId = keyof typeof RULES;
+
+/** A refusal: the rule that refused, its OAuth error, and a description telling the caller what to do next. */
+export class PolicyRefusal extends Error {
+  override name = 'PolicyRefusal';
+  readonly code: OAuthErrorCode;
+  constructor(
+    readonly rule: RuleId,
+    description: string,
+  ) {
+    super(description);
+    this.code = RULES[rule].error;
+  }
+}
