@@ -14,6 +14,8 @@ beforeAll(async () => {
     redirectUris: ['https://app.example.test/callback'],
     grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
     authMethod: 'client_secret_basic',
+    resources: [API],
+    scopes: ['files:read'],
   });
   basic = `Basic ${Buffer.from(`${web.clientId}:${web.clientSecret}`).toString('base64')}`;
 });

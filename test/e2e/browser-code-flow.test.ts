@@ -46,6 +46,8 @@ beforeAll(async () => {
     postLogoutRedirectUris: [],
     grantTypes: ['authorization_code', 'refresh_token'],
     authMethod: 'client_secret_basic',
+    resources: [API],
+    scopes: ['files:read', 'files:write'],
   });
   userId = (await server.stores.users.create(alice)).id;
 }, 60_000);

@@ -211,7 +211,7 @@ describe('CIBA', () => {
     expect((await ask(agent, { binding_message: 'x'.repeat(121) })).body.error).toBe('invalid_binding_message');
     expect((await ask(agent, { binding_message: 'line one\nline two' })).body.error).toBe('invalid_binding_message');
     expect((await ask(agent, { scope: 'files:read' })).body.error).toBe('invalid_request');
-    expect((await post(agent, '/backchannel', { scope: 'openid files:read', login_hint: 'alice' })).body.error).toBe('invalid_request');
+    expect((await ask(agent, { resource: 'https://unregistered.example.test' })).body.error).toBe('invalid_target');
     expect((await ask(agent, { scope: 'openid' })).body.error).toBe('invalid_scope');
     expect((await ask(agent, { login_hint: 'nobody-here' })).body.error).toBe('unknown_user_id');
     expect((await ask(agent, { requested_expiry: '-5' })).body.error).toBe('invalid_request');

@@ -24,6 +24,8 @@ beforeAll(async () => {
     redirectUris: [],
     grantTypes: ['client_credentials'],
     authMethod: 'client_secret_basic',
+    resources: [API],
+    scopes: ['files:read', 'files:write'],
   });
 });
 afterAll(async () => {

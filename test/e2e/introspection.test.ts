@@ -14,8 +14,9 @@ beforeAll(async () => {
   server = await startTestServer();
   await server.stores.resources.create({ identifier: API, name: 'Example API', scopes: [{ name: 'files:read', description: 'Read your files' }] });
   const cc = { redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic' as const };
-  app = await server.stores.clients.createApp({ name: 'App', ...cc });
-  other = await server.stores.clients.createApp({ name: 'Other app', ...cc });
+  const ceilings = { resources: [API], scopes: ['files:read'] };
+  app = await server.stores.clients.createApp({ name: 'App', ...cc, ...ceilings });
+  other = await server.stores.clients.createApp({ name: 'Other app', ...cc, ...ceilings });
   api = await server.stores.clients.createApp({ name: 'Example API (resource server)', ...cc, resourceServer: API });
 });
 afterAll(async () => {

@@ -17,7 +17,7 @@ const API = 'https://api.example.test';
 
 async function registerApp(server: TestServer): Promise<{ clientId: string; clientSecret?: string }> {
   await server.stores.resources.create({ identifier: API, name: 'Example API', scopes: [{ name: 'files:read', description: 'Read files' }] });
-  return server.stores.clients.createApp({ name: 'Batch job', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic' });
+  return server.stores.clients.createApp({ name: 'Batch job', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic', resources: [API], scopes: ['files:read'] });
 }
 
 describe('restarting on the same database and KEK', () => {

@@ -23,7 +23,7 @@ afterAll(async () => {
 
 it('logs each request with its id and no secrets or tokens', async () => {
   await server.stores.resources.create({ identifier: API, name: 'API', scopes: [{ name: 'files:read', description: 'Read files' }] });
-  const app = await server.stores.clients.createApp({ name: 'App', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_post' });
+  const app = await server.stores.clients.createApp({ name: 'App', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_post', resources: [API], scopes: ['files:read'] });
   const config = await client.discovery(new URL(server.issuer), app.clientId, undefined, client.ClientSecretPost(app.clientSecret!), {
     execute: [client.allowInsecureRequests],
   });

@@ -14,7 +14,7 @@ it('lets abandoned in-flight token requests finish before releasing the database
   });
   const server = await startTestServer({ logs, env: { LOG_LEVEL: 'warn' } });
   await server.stores.resources.create({ identifier: 'https://api.example.test', name: 'API', scopes: [{ name: 'r', description: 'Read' }] });
-  const app = await server.stores.clients.createApp({ name: 'App', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic' });
+  const app = await server.stores.clients.createApp({ name: 'App', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic', resources: ['https://api.example.test'], scopes: ['r'] });
   const authorization = `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`;
 
   // Steady load from 32 connections; when it ends, the load tool drops its connections with requests still being

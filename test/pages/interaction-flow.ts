@@ -25,6 +25,8 @@ export async function registerApp(server: TestServer): Promise<App> {
     redirectUris: [REDIRECT_URI],
     grantTypes: ['authorization_code', 'refresh_token'],
     authMethod: 'client_secret_basic',
+    resources: [API],
+    scopes: ['files:read', 'files:write'],
   });
 }
 

@@ -109,6 +109,8 @@ describe('the consent page', () => {
       redirectUris: ['http://127.0.0.1:9/cb'],
       grantTypes: ['authorization_code'],
       authMethod: 'client_secret_basic',
+      resources: [API],
+      scopes: ['files:read'],
     });
     const { html } = await startSignIn(server, hostile);
     expect(html).not.toContain('<img src=x');

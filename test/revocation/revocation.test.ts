@@ -179,7 +179,7 @@ it('disabling a human (admin API) revokes their tokens through the revocation se
 it('refresh fails once the human is revoked, and the access tokens refreshed from it die', async () => {
   const provider = server.provider.current;
   const human = (await server.stores.users.create({ username: `r${randomBytes(5).toString('hex')}`, password: 'correct horse battery staple' })).id;
-  const app = await server.stores.clients.createApp({ name: 'Printer', redirectUris: ['http://127.0.0.1:9/cb'], grantTypes: ['authorization_code', 'refresh_token'], authMethod: 'client_secret_basic' });
+  const app = await server.stores.clients.createApp({ name: 'Printer', redirectUris: ['http://127.0.0.1:9/cb'], grantTypes: ['authorization_code', 'refresh_token'], authMethod: 'client_secret_basic', resources: [API], scopes: ['files:read', 'files:write'] });
   const printer = { id: app.clientId, secret: app.clientSecret! };
   // The state a completed code flow with offline_access leaves: a Grant and a refresh token under it (the browser
   // flow itself is covered by the page tests).
