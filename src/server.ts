@@ -16,6 +16,7 @@ import { createAgentStore, TOKEN_EXCHANGE, type AgentStore } from './agents/agen
 import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
 import { createAgentBlockStore } from './approvals/agent-block-store.js';
 import { createBackchannelApprovals } from './approvals/backchannel-approvals.js';
+import { createCibaRequestStore } from './approvals/ciba-request-store.js';
 import { approvalNotifier } from './approvals/notifier.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
 import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
@@ -124,12 +125,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const gather = createRequestFactsLoader({ resources, approvals, limits });
     const blocks = createAgentBlockStore(db.prisma);
     const backchannel = createBackchannelApprovals({
-      prisma: db.prisma, provider: () => provider.current, approvals, blocks, resources, config, log,
+      prisma: db.prisma, requests: createCibaRequestStore(db.prisma), users, agents, audit, provider: () => provider.current, approvals, blocks, resources, config, log,
       notifier: approvalNotifier(config, log),
     });
     const pages = createPages({
       prefix, provider: () => provider.current, users, resources, prisma: db.prisma, kek,
-      approvals, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,
+      approvals, agents, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,
     });
     const buildProvider = (keySet: KeySet) =>
       createProvider({

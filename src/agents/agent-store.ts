@@ -155,6 +155,15 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
       return { agent: toAgent(row), ...(clientSecret ? { clientSecret } : {}) };
     },
 
+    /** How a human is told who asks (consent, /approvals): the agent's name and description and its owner's name. */
+    async describe(id: string): Promise<{ id: string; name: string; description: string; ownerName: string } | undefined> {
+      const agent = await prisma.agent.findUnique({
+        where: { id },
+        select: { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } },
+      });
+      return agent ? { id: agent.id, name: agent.name, description: agent.description, ownerName: agent.owner.displayName ?? agent.owner.username } : undefined;
+    },
+
     async get(id: string): Promise<Agent> {
       const row = await prisma.agent.findUnique({ where: { id }, include: agentInclude });
       if (!row) throw new NotFoundError(`no agent ${id}`);

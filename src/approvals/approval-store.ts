@@ -4,7 +4,9 @@ import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
-import type { ResourceStore } from '../resources/resource-store.js';
+import { standingApprovalProblems } from '../policy/decide.js';
+import type { ClientFacts } from '../policy/facts.js';
+import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 
 export type ApprovalSource = 'consent' | 'ciba' | 'admin';
 
@@ -38,12 +40,15 @@ const DAY = 86_400_000;
 export function createApprovalStore(prisma: PrismaClient, deps: { resources: ResourceStore; config: Pick<Config, 'approvals'> }) {
   const { resources, config } = deps;
 
-  /** Checks an approval against the human, the agent (status, ceiling, audiences) and the registry; answers its expiry. */
+  /**
+   * Checks an approval against the human, the agent (status) and the registry; what the agent may hold standing at
+   * which resource is the policy's (src/policy/decide.ts). Answers the approval's expiry.
+   */
   async function validate(input: Omit<NewApproval, 'grantedVia'>, tx: Prisma.TransactionClient | PrismaClient, now: Date): Promise<Date> {
     const problems: ErrorDetail[] = [];
     const [user, agent] = await Promise.all([
       tx.user.findUnique({ where: { id: input.userId }, select: { status: true } }),
-      tx.agent.findUnique({ where: { id: input.agentId }, select: { status: true, scopes: true, audiences: true } }),
+      tx.agent.findUnique({ where: { id: input.agentId }, select: { status: true, scopes: true, audiences: true, maxTokenTtl: true } }),
     ]);
     if (!user) problems.push({ path: 'user_id', message: 'no such user' });
     else if (user.status !== 'active') problems.push({ path: 'user_id', message: 'the user is disabled' });
@@ -51,17 +56,13 @@ export function createApprovalStore(prisma: PrismaClient, deps: { resources: Res
     else if (agent.status !== 'active') problems.push({ path: 'agent_id', message: 'the agent is suspended' });
     if (input.scopes.length === 0) problems.push({ path: 'scopes', message: 'name at least one scope' });
     if (input.resources.length === 0) problems.push({ path: 'resources', message: 'name at least one resource' });
-
-    const defined = new Set<string>();
-    for (const [i, identifier] of input.resources.entries()) {
-      const resource = await resources.findByIdentifier(identifier);
-      if (!resource) problems.push({ path: `resources.${i}`, message: `${identifier} is not a registered resource server` });
-      else resource.scopes.forEach((scope) => defined.add(scope.name));
-      if (agent && !agent.audiences.includes(identifier)) problems.push({ path: `resources.${i}`, message: `${identifier} is not among the agent's audiences` });
-    }
-    for (const [i, scope] of input.scopes.entries()) {
-      if (!defined.has(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is not defined by the approved resources` });
-      else if (agent && !agent.scopes.includes(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is outside the agent's scope ceiling` });
+    if (agent) {
+      const client: ClientFacts = { id: input.agentId, kind: 'agent', active: agent.status === 'active', scopes: agent.scopes, resources: agent.audiences, maxTokenTtl: agent.maxTokenTtl };
+      const registered = await Promise.all(input.resources.map(async (identifier) => {
+        const resource = await resources.findByIdentifier(identifier);
+        return { identifier, facts: resource ? toResourceFacts(resource) : undefined };
+      }));
+      problems.push(...standingApprovalProblems(client, registered, input.scopes));
     }
     const expiresAt = input.expiresAt ?? new Date(now.getTime() + config.approvals.defaultDays * DAY);
     if (expiresAt.getTime() <= now.getTime()) problems.push({ path: 'expires_at', message: 'must be in the future' });
@@ -93,14 +94,26 @@ export function createApprovalStore(prisma: PrismaClient, deps: { resources: Res
      * A human changed an approval they gave (consent for more or fewer scopes, another duration): same id, so tokens
      * already issued under it stay linked to it. Only an active approval changes; a withdrawn one stays withdrawn.
      */
-    async update(id: string, change: Pick<NewApproval, 'scopes' | 'resources' | 'expiresAt'>, now = new Date()): Promise<Approval> {
+    async update(id: string, change: Pick<NewApproval, 'scopes' | 'resources' | 'expiresAt'>, tx: Prisma.TransactionClient | PrismaClient = prisma, now = new Date()): Promise<Approval> {
       const current = await this.get(id);
       if (current.status !== 'active') throw new NotFoundError(`no active approval ${id}`);
-      const expiresAt = await validate({ ...change, userId: current.userId, agentId: current.agentId }, prisma, now);
-      return prisma.approval.update({
+      const expiresAt = await validate({ ...change, userId: current.userId, agentId: current.agentId }, tx, now);
+      return tx.approval.update({
         where: { id },
         data: { scopes: [...new Set(change.scopes)], resources: [...new Set(change.resources)], expiresAt },
       });
+    },
+
+    /**
+     * The human's standing approval for this agent that a new consent or CIBA answer extends instead of adding a
+     * second one: the newest active, unexpired approval that has a Grant behind it.
+     */
+    async extendable(userId: string, agentId: string, now = new Date()): Promise<Approval | undefined> {
+      const row = await prisma.approval.findFirst({
+        where: { userId, agentId, status: 'active', expiresAt: { gt: now }, grantId: { not: null } },
+        orderBy: { createdAt: 'desc' },
+      });
+      return row ?? undefined;
     },
 
     /** The active approval created with an oidc-provider Grant (consent), if any. */

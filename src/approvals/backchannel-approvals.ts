@@ -8,18 +8,43 @@
 //    one only when it also asks for `profile` and the human keeps that;
 //  - polling: `slow_down` when an agent polls within the interval, `expired_token` once the request has expired
 //    (oidc-provider itself answers `authorization_pending` and `access_denied`).
-// Approving saves the Grant and the approval (granted_via: ciba) together, then hands the Grant to oidc-provider.
+// What may be asked (resource, scopes) is the policy's: the backchannel endpoint asks it like the authorization
+// endpoint (src/oauth/provider.ts). Approving saves the Grant and the standing approval (granted_via: ciba, never
+// holding approval-only scopes) in one transaction, extending the human's standing approval for the agent when there
+// is one, then hands the Grant to oidc-provider.
 import type { Middleware } from 'koa';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import { recordAuditEvent } from '../audit/audit-log.js';
+import type { AgentStore } from '../agents/agent-store.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
+import { inTransaction } from '../db/transaction.js';
+import type { UserStore } from '../humans/user-store.js';
 import type { Logger } from '../observability/logger.js';
-import type { PendingRequest, PendingRequests } from '../pages/approvals.js';
-import type { ResourceStore } from '../resources/resource-store.js';
+import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 import type { AgentBlockStore } from './agent-block-store.js';
 import type { ApprovalStore } from './approval-store.js';
+import type { CibaRequestStore } from './ciba-request-store.js';
 import type { ApprovalNotifier } from './notifier.js';
+
+/** Requests waiting for the human (CIBA), shown and answered on /approvals. */
+export type PendingRequests = {
+  listFor(userId: string): Promise<PendingRequest[]>;
+  /** Approves (with the scopes the human kept) or denies one request of this human; false when it is gone. */
+  answer(userId: string, id: string, answer: { approve: true; scopes: string[] } | { approve: false }, who: { requestId?: string | undefined; ip: string }): Promise<boolean>;
+};
+
+export type PendingRequest = {
+  id: string;
+  agentId: string;
+  agentName: string;
+  ownerName: string;
+  bindingMessage: string | undefined;
+  resources: string[];
+  /** `stepUp`: requires_approval, good for this one token only. */
+  scopes: Array<{ name: string; description: string; stepUp: boolean }>;
+  expiresAt: Date;
+};
 
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 /** Binding messages are shown to the human as they are: words and punctuation, one line, bounded. */
@@ -27,11 +52,15 @@ export const MAX_BINDING_MESSAGE = 120;
 const BINDING_MESSAGE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}]+$/u;
 /** Lifetime of a request when the agent does not ask for less (requested_expiry). */
 export const MAX_REQUEST_SECONDS = 600;
-const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY = 86_400_000;
 
 export type BackchannelDependencies = {
+  /** Only to open the transaction the Grant and the approval commit in (src/db/transaction.ts). */
   prisma: PrismaClient;
+  requests: CibaRequestStore;
+  users: UserStore;
+  agents: AgentStore;
+  audit: AuditLog;
   provider: () => Provider;
   approvals: ApprovalStore;
   blocks: AgentBlockStore;
@@ -44,8 +73,7 @@ export type BackchannelDependencies = {
 const words = (value: unknown) => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 
 export function createBackchannelApprovals(deps: BackchannelDependencies) {
-  const { prisma, config } = deps;
-  const pendingWhere = (now: Date) => ({ status: 'pending' as const, expiresAt: { gt: now } });
+  const { config, requests } = deps;
 
   /** The hooks oidc-provider's `features.ciba` calls, in the order it calls them. */
   const hooks = {
@@ -72,27 +100,17 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
     /** login_hint names the human: their username, or their user id. */
     async processLoginHint(_ctx: KoaContextWithOIDC, hint?: string): Promise<string | undefined> {
       if (!hint || hint.length > 256) return undefined;
-      const user = await prisma.user.findFirst({
-        where: USER_ID.test(hint) ? { id: hint, status: 'active' } : { username: hint.trim().toLowerCase(), status: 'active' },
-        select: { id: true },
-      });
-      return user?.id;
+      return deps.users.findActiveIdByHint(hint);
     },
 
     /** No user codes here; this is where the account is known, so the abuse limits and blocks are checked here. */
     async verifyUserCode(ctx: KoaContextWithOIDC, account: { accountId: string }): Promise<void> {
+      // That the client is an agent the policy already checked, when it decided what may be asked here.
       const agentId = ctx.oidc.client!.clientId;
-      if ((ctx.oidc.client as unknown as { principal_kind?: string }).principal_kind !== 'agent') {
-        throw new errors.UnauthorizedClient('backchannel approval requests are for registered agents');
-      }
       if (await deps.blocks.isBlocked(account.accountId, agentId)) {
         throw new errors.AccessDenied('the user has blocked this agent from asking');
       }
-      const now = new Date();
-      const [forAgent, forPair] = await Promise.all([
-        prisma.cibaRequest.count({ where: { agentId, ...pendingWhere(now) } }),
-        prisma.cibaRequest.count({ where: { agentId, userId: account.accountId, ...pendingWhere(now) } }),
-      ]);
+      const [forAgent, forPair] = await Promise.all([requests.countPending(agentId), requests.countPending(agentId, account.accountId)]);
       if (forPair >= config.ciba.maxPendingPerAgentHuman) {
         throw new errors.AccessDenied(`this agent already has ${forPair} requests waiting for this user: wait for an answer before asking again`);
       }
@@ -110,10 +128,8 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       // Only what can be granted is shown: the resource's scopes within the agent's ceiling, and profile.
       const grantable = new Set(['openid', 'profile', ...Object.values(ctx.oidc.resourceServers ?? {}).flatMap((s) => words((s as { scope?: string }).scope))]);
       const scopes = words(request.scope).filter((scope) => grantable.has(scope));
-      const row = await prisma.cibaRequest.create({
-        data: { id: request.jti, userId: account.accountId, agentId: client.clientId, scopes, resources, bindingMessage: bindingMessage ?? null, expiresAt },
-      });
-      await recordAuditEvent(prisma, {
+      const row = await requests.create({ id: request.jti, userId: account.accountId, agentId: client.clientId, scopes, resources, bindingMessage: bindingMessage ?? null, expiresAt });
+      await deps.audit.record({
         action: 'ciba.requested',
         outcome: 'success',
         actor: { kind: 'agent', id: client.clientId },
@@ -124,7 +140,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
         ip: ctx.ip,
         details: { auth_req_id_hint: request.jti.slice(0, 6), scopes: row.scopes, resources, binding_message: bindingMessage },
       });
-      const agent = await prisma.agent.findUnique({ where: { id: client.clientId }, select: { name: true } });
+      const agent = await deps.agents.describe(client.clientId);
       // Not awaited: a slow or failing notifier must neither delay nor fail the agent's request; the human sees it on
       // /approvals either way.
       void deps.notifier
@@ -152,16 +168,11 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
     const agentId = oidc.client?.clientId;
     if (!agentId || id.length > 256) return;
     if (body?.error === 'authorization_pending') {
-      // One conditional UPDATE: concurrent polls cannot both pass.
-      const polled = await prisma.$executeRaw`
-        UPDATE ciba_requests SET last_polled_at = now()
-        WHERE id = ${id} AND agent_id = ${agentId}
-          AND (last_polled_at IS NULL OR last_polled_at <= now() - make_interval(secs => ${config.ciba.pollIntervalSeconds}))`;
-      if (polled === 0) {
+      if (!(await requests.recordPoll(id, agentId, config.ciba.pollIntervalSeconds))) {
         ctx.body = { error: 'slow_down', error_description: `poll at most every ${config.ciba.pollIntervalSeconds} seconds` };
       }
     } else if (body?.error === 'invalid_grant') {
-      const row = await prisma.cibaRequest.findFirst({ where: { id, agentId }, select: { expiresAt: true, status: true } });
+      const row = await requests.find(id, agentId);
       if (row && row.expiresAt.getTime() <= Date.now()) {
         ctx.body = { error: 'expired_token', error_description: 'the backchannel authentication request has expired: ask again' };
       }
@@ -170,20 +181,18 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
 
   const pending: PendingRequests = {
     async listFor(userId: string): Promise<PendingRequest[]> {
-      const rows = await prisma.cibaRequest.findMany({ where: { userId, ...pendingWhere(new Date()) }, orderBy: { createdAt: 'asc' }, take: 100 });
-      const agents = await prisma.agent.findMany({
-        where: { id: { in: [...new Set(rows.map((r) => r.agentId))] } },
-        select: { id: true, name: true, owner: { select: { displayName: true, username: true } } },
-      });
-      const agentOf = new Map(agents.map((a) => [a.id, a]));
+      const rows = await requests.listPending(userId);
+      const agents = new Map(
+        await Promise.all([...new Set(rows.map((r) => r.agentId))].map(async (id) => [id, await deps.agents.describe(id)] as const)),
+      );
       return Promise.all(
         rows.map(async (row) => {
-          const agent = agentOf.get(row.agentId);
+          const agent = agents.get(row.agentId);
           return {
             id: row.id,
             agentId: row.agentId,
             agentName: agent?.name ?? row.agentId,
-            ownerName: agent ? (agent.owner.displayName ?? agent.owner.username) : '',
+            ownerName: agent?.ownerName ?? '',
             bindingMessage: row.bindingMessage ?? undefined,
             resources: row.resources,
             scopes: await offeredScopes(row.scopes, row.resources),
@@ -195,17 +204,15 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
 
     async answer(userId, id, answer, who) {
       const now = new Date();
-      const row = await prisma.cibaRequest.findFirst({ where: { id, userId, ...pendingWhere(now) } });
+      const row = await requests.findPending(id, userId, now);
       if (!row) return false;
       const provider = deps.provider();
       const request = await provider.BackchannelAuthenticationRequest.find(id);
       if (!request) return false;
       const audit = (action: string, details: Record<string, unknown>) =>
-        recordAuditEvent(prisma, { action, outcome: 'success', actor: { kind: 'human', id: userId }, userId, agentId: row.agentId, clientId: row.agentId, ...who, details });
+        deps.audit.record({ action, outcome: 'success', actor: { kind: 'human', id: userId }, userId, agentId: row.agentId, clientId: row.agentId, ...who, details });
 
-      // Claim the request first: two answers (two tabs, a double click) cannot both take effect.
-      const claimed = await prisma.cibaRequest.updateMany({ where: { id, status: 'pending' }, data: { status: answer.approve ? 'approved' : 'denied', answeredAt: now } });
-      if (claimed.count === 0) return false;
+      if (!(await requests.claim(id, answer.approve ? 'approved' : 'denied', now))) return false;
 
       if (!answer.approve) {
         await provider.backchannelResult(request, new errors.AccessDenied('the user denied the request'));
@@ -217,27 +224,46 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       const offered = new Set(offeredList.map((s) => s.name));
       const chosen = answer.scopes.filter((scope) => offered.has(scope));
       const resourceScopes = chosen.filter((scope) => scope !== 'profile');
-      const grant = new provider.Grant({ accountId: userId, clientId: row.agentId });
+      // Approval-only scopes answer this request alone: the Grant carries them to its one token (the CIBA grant
+      // never yields a refresh token), the standing approval never holds them.
+      const stepUp = new Set(offeredList.filter((s) => s.stepUp).map((s) => s.name));
+      const standingScopes = resourceScopes.filter((scope) => !stepUp.has(scope));
+      const standing = standingScopes.length > 0 ? await deps.approvals.extendable(userId, row.agentId, now) : undefined;
+      const earlier = standing?.grantId ? await provider.Grant.find(standing.grantId) : undefined;
+      const grant = earlier && earlier.accountId === userId && earlier.clientId === row.agentId ? earlier : new provider.Grant({ accountId: userId, clientId: row.agentId });
       // The human's ID token only when the agent asked for their profile and the human kept it.
       if (chosen.includes('profile')) grant.addOIDCScope('openid profile');
       for (const resource of row.resources) grant.addResourceScope(resource, resourceScopes.join(' '));
-      const expiresAt = new Date(now.getTime() + config.approvals.defaultDays * DAY);
+      const expiresAt = new Date(Math.max(now.getTime() + config.approvals.defaultDays * DAY, standing && earlier === grant ? standing.expiresAt.getTime() : 0));
       (grant as unknown as { expiresIn: number }).expiresIn = Math.floor((expiresAt.getTime() - now.getTime()) / 1000);
-      const grantId = await grant.save();
       // oidc-provider issues an ID token whenever the request said `openid`: the request keeps only what was granted.
       request.scope = [...(chosen.includes('profile') ? ['openid', 'profile'] : []), ...resourceScopes].join(' ');
-      let approvalId: string;
+      let saved: { grantId: string; approvalId: string | undefined };
       try {
-        approvalId = (await deps.approvals.create({ userId, agentId: row.agentId, scopes: resourceScopes, resources: row.resources, expiresAt, grantedVia: 'ciba', grantId })).id;
+        saved = await inTransaction(deps.prisma, async (tx) => {
+          const grantId = await grant.save();
+          if (standingScopes.length === 0) return { grantId, approvalId: undefined };
+          const resources = [...new Set([...(standing && earlier === grant ? standing.resources : []), ...row.resources])];
+          const scopes = [...new Set([...(standing && earlier === grant ? standing.scopes : []), ...standingScopes])];
+          const approval = standing && earlier === grant
+            ? await deps.approvals.update(standing.id, { scopes, resources, expiresAt }, tx)
+            : await deps.approvals.create({ userId, agentId: row.agentId, scopes, resources, expiresAt, grantedVia: 'ciba', grantId }, tx);
+          await requests.linkApproval(id, approval.id, tx);
+          return { grantId, approvalId: approval.id };
+        });
       } catch (error) {
-        await grant.destroy();
-        await prisma.cibaRequest.update({ where: { id }, data: { status: 'pending', answeredAt: null } });
+        await requests.unclaim(id);
         throw error;
       }
-      await prisma.cibaRequest.update({ where: { id }, data: { approvalId } });
       await provider.backchannelResult(request, grant);
       // Step-up scopes in this answer are good for the one token this request yields; the audit names who said yes.
-      await audit('ciba.approved', { approval_id: approvalId, scopes: chosen, step_up: offeredList.filter((s) => s.stepUp && chosen.includes(s.name)).map((s) => s.name), refused: row.scopes.filter((s) => s !== 'openid' && !chosen.includes(s)), resources: row.resources });
+      await audit('ciba.approved', {
+        approval_id: saved.approvalId,
+        scopes: chosen,
+        step_up: chosen.filter((s) => stepUp.has(s)),
+        refused: row.scopes.filter((s) => s !== 'openid' && !chosen.includes(s)),
+        resources: row.resources,
+      });
       return true;
     },
   };
@@ -247,7 +273,8 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
     const described = new Map<string, { description: string; stepUp: boolean }>();
     for (const identifier of resources) {
       const resource = await deps.resources.findByIdentifier(identifier);
-      for (const scope of resource?.scopes ?? []) described.set(scope.name, { description: scope.description, stepUp: scope.requires_approval });
+      const approvalOnly = new Set(resource ? toResourceFacts(resource).approvalOnly : []);
+      for (const scope of resource?.scopes ?? []) described.set(scope.name, { description: scope.description, stepUp: approvalOnly.has(scope.name) });
     }
     described.set('profile', { description: 'Know who you are: your name and username (the agent receives an ID token)', stepUp: false });
     return scopes.filter((scope) => described.has(scope)).map((name) => ({ name, ...described.get(name)! }));

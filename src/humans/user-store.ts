@@ -104,6 +104,16 @@ export function createUserStore(prisma: PrismaClient) {
       }
     },
 
+    /** An active human named by a CIBA login_hint: their username, or their user id. */
+    async findActiveIdByHint(hint: string): Promise<string | undefined> {
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(hint);
+      const user = await prisma.user.findFirst({
+        where: uuid ? { id: hint, status: 'active' } : { username: hint.trim().toLowerCase(), status: 'active' },
+        select: { id: true },
+      });
+      return user?.id;
+    },
+
     async findById(id: string): Promise<User | undefined> {
       if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
       return (await prisma.user.findUnique({ where: { id }, select })) ?? undefined;

@@ -11,6 +11,7 @@
 // - clients are not rows here: `Client` lookups read the client registry (src/clients/).
 import { errors, type Adapter, type AdapterPayload, type ClientMetadata } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
+import { writerFor } from '../db/transaction.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 
 /** Models whose id is a secret that a client or browser presents. */
@@ -57,7 +58,8 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const key = this.key(id);
       const issued = options.storeIssued?.(this.model, key, payload, expiresIn);
-      await (issued ?? upsertPayload(prisma, this.model, key, payload, expiresIn));
+      // A Grant saved together with its approval (src/db/transaction.ts) commits or rolls back with it.
+      await (issued ?? upsertPayload(writerFor(prisma), this.model, key, payload, expiresIn));
     }
 
     find(id: string) {
@@ -110,7 +112,7 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
 }
 
 /** The write that stores one payload under an already hashed id. */
-export function upsertPayload(prisma: PrismaClient, model: string, storedId: string, payload: AdapterPayload, expiresIn?: number) {
+export function upsertPayload(prisma: PrismaClient | Prisma.TransactionClient, model: string, storedId: string, payload: AdapterPayload, expiresIn?: number) {
   const columns = {
     payload: payload as Prisma.InputJsonValue,
     grantId: typeof payload.grantId === 'string' ? payload.grantId : null,

@@ -6,8 +6,8 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import { CIBA_GRANT, OIDC_SCOPES } from '../clients/client-store.js';
-import type { ClientFacts, GrantKind, RequestFacts, ResourceFacts } from '../policy/facts.js';
-import type { Resource, ResourceStore } from '../resources/resource-store.js';
+import type { ClientFacts, GrantKind, RequestFacts } from '../policy/facts.js';
+import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 
 /** What the client registry puts on every client's metadata for the policy (src/clients/client-store.ts). */
 export type PolicyClientMetadata = {
@@ -29,16 +29,6 @@ export function clientFacts(client: { clientId: string }): ClientFacts {
     resources: m.allowed_resources ?? [],
     maxTokenTtl: m.max_token_ttl ?? undefined,
     dynamic: m.dynamic_client === true,
-  };
-}
-
-export function resourceFacts(resource: Resource): ResourceFacts {
-  return {
-    identifier: resource.identifier,
-    scopes: resource.scopes.map((s) => s.name),
-    approvalOnly: resource.scopes.filter((s) => s.requires_approval).map((s) => s.name),
-    accessTokenTtl: resource.accessTokenTtl,
-    allowDynamicClients: (resource as Resource & { allowDynamicClients?: boolean }).allowDynamicClients ?? true,
   };
 }
 
@@ -89,7 +79,7 @@ export function createRequestFactsLoader(deps: RequestFactsDeps) {
       human && facts.kind === 'agent' && grantId ? deps.approvals.forGrant(grantId) : undefined,
     ]);
     const consented = human && entities.Grant ? words(entities.Grant.getResourceScope(identifier)) : undefined;
-    const approvalOnly = resource ? new Set(resourceFacts(resource).approvalOnly) : new Set<string>();
+    const approvalOnly = resource ? new Set(toResourceFacts(resource).approvalOnly) : new Set<string>();
     // The code and CIBA grants carry what the human answered; the others name scopes in this request. An
     // authorization naming several resources asks each for the scopes it defines.
     const several = Array.isArray(ctx.oidc.params?.resource) && ctx.oidc.params.resource.length > 1;
@@ -100,7 +90,7 @@ export function createRequestFactsLoader(deps: RequestFactsDeps) {
       now,
       client: facts,
       requestedResource: identifier,
-      resource: resource ? resourceFacts(resource) : undefined,
+      resource: resource ? toResourceFacts(resource) : undefined,
       requestedScopes: requested.length > 0 ? requested : undefined,
       human: human ? { id: human, active: true } : undefined,
       consented,

@@ -1,13 +1,16 @@
 // Consent when the client is an AI agent: the human is told plainly that an agent (not an app they use) asks to act
 // for them: who it is, who owns it, what it may do where, and for how long. They may approve every scope, fewer, a
-// shorter duration, or deny. Approving writes two records that must agree: the oidc-provider Grant (what the code
-// flow and refresh tokens rely on) and the stored approval (what token exchange and /approvals rely on); revoking
-// the approval destroys the Grant with it (src/revocation/revocation-service.ts).
+// shorter duration, or deny. Approving writes two records that must agree, in one transaction: the oidc-provider
+// Grant (what the code flow and refresh tokens rely on) and the stored approval (what token exchange and /approvals
+// rely on). Consenting again extends the human's standing approval for the agent (and its Grant) instead of adding a
+// second one; revoking the approval destroys the Grant with it (src/revocation/revocation-service.ts).
 import type Provider from 'oidc-provider';
+import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
 import type { PrismaClient } from '../db/client.js';
-import type { ResourceStore } from '../resources/resource-store.js';
+import { inTransaction } from '../db/transaction.js';
+import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 import { InvalidInputError } from '../errors.js';
 import type { ConsentRequest } from './consent.js';
 import type { FormFields } from './form-body.js';
@@ -15,12 +18,14 @@ import { interactionGone, PageError } from './page-error.js';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-export type AgentDescription = { id: string; name: string; description: string; ownerName: string; scopes: string[] };
+export type AgentDescription = { id: string; name: string; description: string; ownerName: string };
 export type DurationChoice = { seconds: number; label: string; selected: boolean };
 export type AgentConsentChoice = { granted: Map<string, string[]>; rejected: Map<string, string[]>; seconds: number };
 
 export type AgentConsentDependencies = {
+  /** Only to open the transaction the Grant and the approval commit in (src/db/transaction.ts). */
   prisma: PrismaClient;
+  agents: AgentStore;
   approvals: ApprovalStore;
   blocks: AgentBlockStore;
   /** How long a delegation lasts unless the human shortens it. */
@@ -42,12 +47,9 @@ export const scopeField = (resourceIndex: number, scopeIndex: number) => `scope.
 export function createAgentConsent(deps: AgentConsentDependencies) {
   /** The agent behind a client id, with its owner's name; the consent page is about this, so it must exist. */
   async function describeAgent(agentId: string): Promise<AgentDescription> {
-    const agent = await deps.prisma.agent.findUnique({
-      where: { id: agentId },
-      select: { id: true, name: true, description: true, scopes: true, owner: { select: { displayName: true, username: true } } },
-    });
+    const agent = await deps.agents.describe(agentId);
     if (!agent) throw interactionGone();
-    return { id: agent.id, name: agent.name, description: agent.description, ownerName: agent.owner.displayName ?? agent.owner.username, scopes: agent.scopes };
+    return agent;
   }
 
   /** The human may shorten the delegation, never lengthen it past the configured default. */
@@ -58,15 +60,17 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
   }
 
   /**
-   * Resource scopes outside the agent's ceiling are never offered: oidc-provider would not issue them anyway. Scopes
-   * marked requires_approval (step-up) are offered unticked and for this authorization only: the Grant holds them
-   * until the one token they are for is issued (src/oauth/provider.ts spends them), the standing approval never does.
+   * The authorization endpoint already refused anything the policy does not let this agent ask for
+   * (src/oauth/provider.ts asks src/policy/decide.ts); the page marks the approval-only scopes among what was asked,
+   * which are offered unticked and for this authorization only: the Grant holds them until the one token they are
+   * for is issued, the standing approval never does.
    */
-  async function withinCeiling(request: ConsentRequest, agent: AgentDescription): Promise<AgentConsentRequest> {
+  async function withApprovalOnly(request: ConsentRequest): Promise<AgentConsentRequest> {
     const resources = await Promise.all(
       request.resources.map(async (r) => {
-        const stepUp = new Set((await deps.resources.findByIdentifier(r.identifier))?.scopes.filter((s) => s.requires_approval).map((s) => s.name));
-        return { ...r, scopes: r.scopes.filter((s) => agent.scopes.includes(s.name)).map((s) => ({ ...s, stepUp: stepUp.has(s.name) })) };
+        const resource = await deps.resources.findByIdentifier(r.identifier);
+        const approvalOnly = new Set(resource ? toResourceFacts(resource).approvalOnly : []);
+        return { ...r, scopes: r.scopes.map((s) => ({ ...s, stepUp: approvalOnly.has(s.name) })) };
       }),
     );
     return { ...request, resources };
@@ -96,41 +100,47 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
 
   /**
    * Saves the Grant (what was granted, what was refused, so oidc-provider does not ask again for either) and the
-   * approval linked to it: created on first consent, updated when the human consents again for the same agent.
+   * approval it stands for, in one transaction: the human's standing approval for this agent (and its Grant) is
+   * extended when there is one, created otherwise.
    */
   async function save(provider: Provider, interaction: Interaction, request: AgentConsentRequest, choice: AgentConsentChoice) {
     const accountId = interaction.session?.accountId;
     const clientId = typeof interaction.params.client_id === 'string' ? interaction.params.client_id : undefined;
     if (!accountId || !clientId) throw interactionGone();
 
-    const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
-    const reuse = existing && existing.accountId === accountId && existing.clientId === clientId;
-    const grant = reuse ? existing : new provider.Grant({ accountId, clientId });
+    const standing = await deps.approvals.extendable(accountId, clientId);
+    const mine = (grant: InstanceType<Provider['Grant']> | undefined) => (grant && grant.accountId === accountId && grant.clientId === clientId ? grant : undefined);
+    const grant =
+      mine(interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined) ??
+      mine(standing?.grantId ? await provider.Grant.find(standing.grantId) : undefined) ??
+      new provider.Grant({ accountId, clientId });
     const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
     if (details.missingOIDCScope?.length) grant.addOIDCScope(details.missingOIDCScope.join(' '));
     if (details.missingOIDCClaims?.length) grant.addOIDCClaims(details.missingOIDCClaims);
     for (const [resource, scopes] of choice.granted) grant.addResourceScope(resource, scopes.join(' '));
     for (const [resource, scopes] of choice.rejected) grant.rejectResourceScope(resource, scopes.join(' '));
-    // The Grant ends with the delegation: after that the code flow asks the human again.
-    // `exp` as well: a Grant found in storage keeps its old `exp` otherwise.
-    Object.assign(grant, { expiresIn: choice.seconds, exp: Math.floor(Date.now() / 1000) + choice.seconds });
-    const grantId = await grant.save();
+    // The Grant ends with the delegation (never before a standing approval it now also stands for): after that the
+    // code flow asks the human again. `exp` as well: a Grant found in storage keeps its old `exp` otherwise.
+    const until = Math.max(Date.now() + choice.seconds * 1000, standing && standing.grantId === grant.jti ? standing.expiresAt.getTime() : 0);
+    const seconds = Math.ceil((until - Date.now()) / 1000);
+    Object.assign(grant, { expiresIn: seconds, exp: Math.floor(until / 1000) });
 
     const stepUp = new Set(request.resources.flatMap((r) => r.scopes.filter((s) => s.stepUp).map((s) => s.name)));
     const resources = Object.keys(grant.resources ?? {});
     // The standing approval holds what may be reused; step-up scopes are for the one token of this authorization.
     const scopes = [...new Set(resources.flatMap((r) => (grant.getResourceScope(r) ?? '').split(' ').filter((s) => s && !stepUp.has(s))))];
-    if (scopes.length === 0) return { grantId, approvalId: undefined };
-    const expiresAt = new Date(Date.now() + choice.seconds * 1000);
+    const expiresAt = new Date(until);
     try {
-      const current = await deps.approvals.forGrant(grantId);
-      const approval = current
-        ? await deps.approvals.update(current.id, { scopes, resources, expiresAt })
-        : await deps.approvals.create({ userId: accountId, agentId: clientId, scopes, resources, expiresAt, grantedVia: 'consent', grantId });
-      return { grantId, approvalId: approval.id };
+      return await inTransaction(deps.prisma, async (tx) => {
+        const grantId = await grant.save();
+        if (scopes.length === 0) return { grantId, approvalId: undefined };
+        const current = standing && standing.grantId === grantId ? standing : await deps.approvals.forGrant(grantId);
+        const approval = current
+          ? await deps.approvals.update(current.id, { scopes, resources, expiresAt }, tx)
+          : await deps.approvals.create({ userId: accountId, agentId: clientId, scopes, resources, expiresAt, grantedVia: 'consent', grantId }, tx);
+        return { grantId, approvalId: approval.id };
+      });
     } catch (error) {
-      // Never leave a Grant standing without the approval that explains it.
-      if (!reuse) await grant.destroy();
       if (error instanceof InvalidInputError) {
         throw new PageError(400, 'This request cannot be approved', `${error.details.map((d) => d.message).join('; ') || error.message}. Go back to the agent and start again.`);
       }
@@ -141,7 +151,7 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
   return {
     describeAgent,
     durations,
-    withinCeiling,
+    withApprovalOnly,
     readChoice,
     save,
     isBlocked: (userId: string, agentId: string) => deps.blocks.isBlocked(userId, agentId),

@@ -26,24 +26,8 @@ import { PageError } from './page-error.js';
 import { withPageErrors } from './render-page-error.js';
 import type { PageRenderer } from './views.js';
 
-/** Requests waiting for the human (CIBA), shown and answered on this page. */
-export type PendingRequests = {
-  listFor(userId: string): Promise<PendingRequest[]>;
-  /** Approves (with the scopes the human kept) or denies one request of this human; false when it is gone. */
-  answer(userId: string, id: string, answer: { approve: true; scopes: string[] } | { approve: false }, who: { requestId?: string | undefined; ip: string }): Promise<boolean>;
-};
-
-export type PendingRequest = {
-  id: string;
-  agentId: string;
-  agentName: string;
-  ownerName: string;
-  bindingMessage: string | undefined;
-  resources: string[];
-  /** `stepUp`: requires_approval, good for this one token only. */
-  scopes: Array<{ name: string; description: string; stepUp: boolean }>;
-  expiresAt: Date;
-};
+// Requests waiting for the human (CIBA), shown and answered on this page.
+import type { PendingRequests } from '../approvals/backchannel-approvals.js';
 
 export type ApprovalsPageDependencies = {
   prefix: string;

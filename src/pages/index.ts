@@ -4,8 +4,10 @@ import type { Middleware } from 'koa';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
+import type { AgentStore } from '../agents/agent-store.js';
 import { createAgentConsent } from './agent-consent.js';
-import { approvalsRoutes, type PendingRequests } from './approvals.js';
+import type { PendingRequests } from '../approvals/backchannel-approvals.js';
+import { approvalsRoutes } from './approvals.js';
 import type Provider from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
 import { createLoginThrottle } from '../humans/login-throttle.js';
@@ -32,6 +34,7 @@ export type PagesDependencies = {
   /** The key-encryption key: the CSRF key is derived from it. */
   kek: Buffer;
   approvals: ApprovalStore;
+  agents: AgentStore;
   revocation: RevocationService;
   /** How long a delegation granted on the consent page lasts unless the human shortens it. */
   approvalDefaultDays: number;
@@ -47,7 +50,7 @@ export function createPages(deps: PagesDependencies): Pages {
   const csrf = createCsrfGuard(deriveCsrfKey(deps.kek));
   const attemptLogin = createLogin({ prisma: deps.prisma, users: deps.users, throttle: createLoginThrottle(deps.prisma) });
   const { blocks } = deps;
-  const agentConsent = createAgentConsent({ prisma: deps.prisma, approvals: deps.approvals, blocks, defaultDays: deps.approvalDefaultDays, resources: deps.resources });
+  const agentConsent = createAgentConsent({ prisma: deps.prisma, agents: deps.agents, approvals: deps.approvals, blocks, defaultDays: deps.approvalDefaultDays, resources: deps.resources });
 
   return {
     interactions: {

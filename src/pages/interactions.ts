@@ -136,7 +136,7 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
     if (interaction.session?.accountId && (await deps.agentConsent.isBlocked(interaction.session.accountId, agent.id))) {
       return finish(ctx, { error: 'access_denied', error_description: 'the user has blocked this agent' });
     }
-    const request = await deps.agentConsent.withinCeiling(described, agent);
+    const request = await deps.agentConsent.withApprovalOnly(described);
     views.render(
       ctx,
       'agent-consent',
@@ -212,7 +212,7 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
       if (accountId && (await deps.agentConsent.isBlocked(accountId, agent.id))) {
         return finish(ctx, { error: 'access_denied', error_description: 'the user has blocked this agent' });
       }
-      const request = await deps.agentConsent.withinCeiling(described, agent);
+      const request = await deps.agentConsent.withApprovalOnly(described);
       const choice = deps.agentConsent.readChoice(form, request);
       const saved = await deps.agentConsent.save(deps.provider(), interaction, request, choice);
       grantId = saved.grantId;

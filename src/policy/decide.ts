@@ -186,16 +186,6 @@ function decideOrThrow(facts: RequestFacts, trail: TrailEntry[] = []): Allowance
       limits.push({ rule: 'scope_outside_ceiling', limit: `ceiling:${agent.id}`, allows: (s) => agent.scopes.includes(s), why: (s) => `${s} is outside the scope ceiling of ${agent.kind} ${agent.id}` });
     }
   }
-  if (grant === 'token_exchange') {
-    const subject = facts.exchange!.subject;
-    limits.push({ rule: 'scope_not_in_subject', limit: 'subject_token', allows: (s) => subject.scopes.includes(s), why: (s) => `the subject token does not carry ${s}; an exchange can only narrow` });
-    for (const set of approvalSets) {
-      limits.push({ rule: 'scope_not_approved', limit: `approval:${set.agent}`, allows: (s) => set.scopes.includes(s), why: (s) => `the human has not approved ${s} at ${resource.identifier} for agent ${set.agent}` });
-    }
-  } else if (!asking(grant) && grant !== 'client_credentials') {
-    const consented = new Set(facts.consented ?? []);
-    limits.push({ rule: 'scope_not_approved', limit: 'consent', allows: (s) => consented.has(s) || fresh.has(s), why: (s) => `the human has not approved ${s} at ${resource.identifier} for ${client.id}` });
-  }
   // What a client may ask a human for includes approval-only scopes (the human answers for one token); everything
   // else gets them only from a fresh approval.
   if (!asking(grant)) {
@@ -207,6 +197,16 @@ function decideOrThrow(facts: RequestFacts, trail: TrailEntry[] = []): Allowance
     });
   }
 
+  if (grant === 'token_exchange') {
+    const subject = facts.exchange!.subject;
+    limits.push({ rule: 'scope_not_in_subject', limit: 'subject_token', allows: (s) => subject.scopes.includes(s), why: (s) => `the subject token does not carry ${s}; an exchange can only narrow` });
+    for (const set of approvalSets) {
+      limits.push({ rule: 'scope_not_approved', limit: `approval:${set.agent}`, allows: (s) => set.scopes.includes(s), why: (s) => `the human has not approved ${s} at ${resource.identifier} for agent ${set.agent}` });
+    }
+  } else if (!asking(grant) && grant !== 'client_credentials') {
+    const consented = new Set(facts.consented ?? []);
+    limits.push({ rule: 'scope_not_approved', limit: 'consent', allows: (s) => consented.has(s) || fresh.has(s), why: (s) => `the human has not approved ${s} at ${resource.identifier} for ${client.id}` });
+  }
   const base = grant === 'token_exchange' ? facts.exchange!.subject.scopes.filter((s) => resource.scopes.includes(s) || requested?.includes(s)) : resource.scopes;
   const candidates = [...new Set([...base, ...(requested ?? [])])];
   const allowance = narrow(candidates, requested, limits, trail);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, NotFoundError } from '../errors.js';
+import type { ResourceFacts } from '../policy/facts.js';
 
 /** Seconds; access tokens live minutes, not hours. */
 export const MAX_ACCESS_TOKEN_TTL = 3600;
@@ -54,6 +55,17 @@ const toResource = (row: Row): Resource => ({
   scopes: row.scopes as ResourceScope[],
   accessTokenTtl: row.accessTokenTtl,
 });
+
+/** A resource as the policy sees it (src/policy/facts.ts). */
+export function toResourceFacts(resource: Resource): ResourceFacts {
+  return {
+    identifier: resource.identifier,
+    scopes: resource.scopes.map((s) => s.name),
+    approvalOnly: resource.scopes.filter((s) => s.requires_approval).map((s) => s.name),
+    accessTokenTtl: resource.accessTokenTtl,
+    allowDynamicClients: (resource as Resource & { allowDynamicClients?: boolean }).allowDynamicClients ?? true,
+  };
+}
 
 export class ResourceExistsError extends Error {
   override name = 'ResourceExistsError';

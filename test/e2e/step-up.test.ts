@@ -75,7 +75,9 @@ const claims = async (token: string) => (await jwtVerify(token, jwks, { issuer: 
 
 it('a standing approval never yields a requires_approval scope through token exchange', async () => {
   const agent = await newAgent();
-  await server.stores.approvals.create({ userId: aliceId, agentId: agent.id, scopes: ['files:read', 'files:delete'], resources: [API], grantedVia: 'admin' });
+  // A standing approval cannot even hold it...
+  await expect(server.stores.approvals.create({ userId: aliceId, agentId: agent.id, scopes: ['files:read', 'files:delete'], resources: [API], grantedVia: 'admin' })).rejects.toThrow('not valid');
+  await server.stores.approvals.create({ userId: aliceId, agentId: agent.id, scopes: ['files:read'], resources: [API], grantedVia: 'admin' });
   const subject = await mintHumanToken(server, { userId: aliceId, clientId: agent.id, resource: API, scopes: ['files:read', 'files:delete'] });
   const refused = await post(agent, '/token', { grant_type: EXCHANGE, subject_token: subject, subject_token_type: AT, resource: API, scope: 'files:delete' });
   expect(refused.body.error).toBe('invalid_scope');

@@ -44,7 +44,7 @@ beforeAll(async () => {
   });
   await server.stores.resources.create({ identifier: OTHER, name: 'Other', scopes: [{ name: 'other:read', description: 'Read other things' }] });
   alice = (await server.stores.users.create({ username: 'alice', password: 'correct horse battery staple' })).id;
-  A = await agent('Agent A', ['files:read', 'files:write', 'files:delete']);
+  A = await agent('Agent A', ['files:read', 'files:write']);
   B = await agent('Agent B', ['files:read']);
   C = await agent('Agent C', ['files:read']);
   D = await agent('Agent D', ['files:read']);

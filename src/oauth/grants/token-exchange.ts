@@ -11,10 +11,11 @@ import type { ClientStore } from '../../clients/client-store.js';
 import { allowanceOrThrow, type Allowance } from '../../policy/decide.js';
 import type { ApprovalFacts, ClientFacts, RequestFacts } from '../../policy/facts.js';
 import { PolicyRefusal } from '../../policy/rules.js';
-import type { ResourceStore } from '../../resources/resource-store.js';
+
 import { TOKEN_TYPE, type PresentedToken, type TokenResolver } from '../../tokens/subject-token.js';
 import { setTokenContext } from '../../tokens/token-context.js';
-import { clientFacts, resourceFacts } from '../request-facts.js';
+import { toResourceFacts, type ResourceStore } from '../../resources/resource-store.js';
+import { clientFacts } from '../request-facts.js';
 
 export const PARAMETERS = [
   'subject_token',
@@ -100,7 +101,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
       now: Date.now(),
       client: caller,
       requestedResource: identifier,
-      resource: resource ? resourceFacts(resource) : undefined,
+      resource: resource ? toResourceFacts(resource) : undefined,
       requestedScopes: requested,
       requestedLifetime,
       human: subject.subjectKind === 'human' ? { id: human, active: true } : undefined,
