@@ -189,7 +189,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           secrets,
           feed: createSecurityEventFeed({ prisma: db.prisma, issuer, signingKey: () => keyRing.current.signing[0]! }),
         }),
-        createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation }, provider: () => provider.current }),
+        createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation, clients }, limits, provider: () => provider.current }),
       ],
       beforeProvider: [
         jwtTokenHandles({

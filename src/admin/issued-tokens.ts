@@ -14,6 +14,10 @@ export type IssuedTokenFilter = {
 
 export function createIssuedTokenQuery(prisma: PrismaClient) {
   return {
+    async get(jti: string): Promise<IssuedTokenRecord | undefined> {
+      return (await prisma.issuedToken.findUnique({ where: { jti } })) ?? undefined;
+    },
+
     /** `cursor` is the jti of the last record of the previous page. */
     async list(filter: IssuedTokenFilter & { limit: number; cursor?: string | undefined }, now = new Date()) {
       const conditions: Prisma.IssuedTokenWhereInput[] = [];

@@ -89,15 +89,16 @@ export function openApiDocument(routes: AdminRoute[], serverUrl: string): JsonSc
       name: match[1],
       in: 'path',
       required: true,
-      schema: { type: 'string', format: 'uuid' },
+      schema: route.params?.[match[1]!] ? { type: 'string', pattern: route.params[match[1]!]!.source } : { type: 'string', format: 'uuid' },
     }));
-    const errors = [400, 401, ...(route.method === 'GET' ? [] : [403]), ...route.errors, ...(route.body ? [413, 415] : [])];
+    const writes = route.method !== 'GET' && !route.readOnly;
+    const errors = [400, 401, ...(writes ? [403] : []), ...route.errors, ...(route.body ? [413, 415] : [])];
     const operation: JsonSchema = {
       operationId: route.operationId,
       tags: [route.tag],
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
-      ...(route.method === 'GET' ? {} : { 'x-required-role': 'admin' }),
+      ...(writes ? { 'x-required-role': 'admin' } : {}),
       parameters: [...pathParameters, ...queryParameters(route.query)],
       ...(route.body
         ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${componentName(route, 'Request')}` } } } } }

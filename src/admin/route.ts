@@ -37,6 +37,10 @@ export type AdminRoute = {
   response: z.ZodType;
   responseDescription: string;
   errors: ErrorStatus[];
+  /** Path parameters that are not UUIDs, with the pattern they must match (anything else names nothing). */
+  params?: Record<string, RegExp> | undefined;
+  /** A POST that changes nothing (a dry run): auditor keys may call it too. */
+  readOnly?: boolean | undefined;
   handle(request: AdminRequest<unknown, unknown>): Promise<unknown>;
 };
 
@@ -53,6 +57,8 @@ type RouteDefinition<Q extends z.ZodType, B extends z.ZodType, R extends z.ZodTy
   response: R;
   responseDescription?: string;
   errors?: ErrorStatus[];
+  params?: Record<string, RegExp>;
+  readOnly?: boolean;
   handle(request: AdminRequest<z.output<Q>, z.output<B>>): Promise<z.input<R>>;
 };
 

@@ -246,6 +246,41 @@ export const issuedTokenSchema = z.object({
   revocation_reason: z.string().nullable(),
 });
 
+const trailEntry = z.object({
+  limit: z.string().meta({ description: 'the limit that applied: resource, ceiling:<client>, approval, consent, subject_token, approval_only, lifetime, ...' }),
+  detail: z.string(),
+  removed: z.array(z.string()).optional().meta({ description: 'scopes this limit removed' }),
+  seconds: z.number().int().optional().meta({ description: 'the lifetime this limit set' }),
+});
+
+export const issuedTokenDetailSchema = issuedTokenSchema
+  .extend({ decision: z.array(trailEntry).nullable().meta({ description: "the policy's decision trail: which approval, ceilings and limits shaped this token" }) });
+
+// ---- decisions (dry run of the policy) ----
+
+export const decisionRequestSchema = z
+  .strictObject({
+    client_id: z.string().min(1).max(2048),
+    user_id: id.optional().meta({ description: 'the human the token would be for; absent: the client acting for itself' }),
+    resource: z.string().min(1).max(2048).optional().meta({ description: "absent: the client's single allowed resource" }),
+    scope: z.string().max(2048).optional().meta({ description: 'space-separated; absent: the most the policy allows' }),
+    grant_type: z
+      .enum(['client_credentials', 'authorization_code', 'refresh_token', 'urn:openid:params:grant-type:ciba', 'urn:ietf:params:oauth:grant-type:token-exchange'])
+      .optional()
+      .meta({ description: 'default: token exchange with user_id, client credentials without' }),
+  });
+
+export const decisionSchema = z
+  .object({
+    allowed: z.boolean(),
+    scopes: z.array(z.string()),
+    lifetime: z.number().int().nullable().meta({ description: 'seconds the token would live' }),
+    rule: z.string().optional().meta({ description: 'the rule that refused (README, Policy rules)' }),
+    error: z.string().optional().meta({ description: 'the OAuth error the client would get' }),
+    description: z.string().optional(),
+    trail: z.array(trailEntry),
+  });
+
 export const tokenListQuery = z.strictObject({
   ...pageQuery,
   agent_id: z.string().max(200).optional().meta({ description: 'the agent is the client or anywhere in the actor chain' }),

@@ -10,6 +10,7 @@ import type { ResourceStore } from '../resources/resource-store.js';
 import type { RevocationService, Revoker } from '../revocation/revocation-service.js';
 import type { AdminKeyStore } from './admin-keys.js';
 import type { createAuditEventQuery } from './audit-events.js';
+import type { DecisionDryRun } from './decisions.js';
 import type { IssuedTokenQuery } from './issued-tokens.js';
 
 export type AdminServices = {
@@ -22,6 +23,8 @@ export type AdminServices = {
   revocation: RevocationService;
   issuedTokens: IssuedTokenQuery;
   auditEvents: ReturnType<typeof createAuditEventQuery>;
+  /** The policy's dry run (POST /admin/v1/decisions). */
+  decisions: DecisionDryRun;
   /** oidc-provider's own check of client metadata (what dynamic registration runs), for agents' OAuth side. */
   validateClientMetadata(metadata: ClientMetadata): Promise<void>;
 };

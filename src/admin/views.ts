@@ -13,6 +13,7 @@ import type {
   agentSchema,
   approvalSchema,
   auditEventSchema,
+  issuedTokenDetailSchema,
   issuedTokenSchema,
   resourceSchema,
   userSchema,
@@ -102,6 +103,10 @@ export function issuedTokenView(token: IssuedTokenRecord): z.input<typeof issued
     revoked_at: isoOrNull(token.revokedAt),
     revocation_reason: token.revocationReason,
   };
+}
+
+export function issuedTokenDetailView(token: IssuedTokenRecord): z.input<typeof issuedTokenDetailSchema> {
+  return { ...issuedTokenView(token), decision: (token.decision as z.input<typeof issuedTokenDetailSchema>['decision']) ?? null };
 }
 
 export function auditEventView(event: AuditEventRecord): z.input<typeof auditEventSchema> {

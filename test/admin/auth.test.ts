@@ -7,7 +7,7 @@ let admin: AdminCall;
 let auditorKey: string;
 let revokedKey: string;
 const ids: Record<string, string> = {};
-let operations: Array<{ method: string; path: string }>;
+let operations: Array<{ method: string; path: string; write: boolean }>;
 
 beforeAll(async () => {
   server = await startAdminServer();
@@ -26,20 +26,28 @@ beforeAll(async () => {
   ids['admin-keys'] = revoked.body.id;
   expect((await admin('DELETE', `/admin-keys/${revoked.body.id}`)).status).toBe(200);
 
-  const document = (await (await fetch(`${server.url}/admin/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  // A token of the agent's own, so that /tokens/{jti} names a record.
+  const token = await fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${agent.body.id}:${agent.body.client_secret}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: API, scope: 'files:read' }),
+  });
+  ids.tokens = JSON.parse(Buffer.from(((await token.json()) as { access_token: string }).access_token.split('.')[1]!, 'base64url').toString()).jti;
+
+  const document = (await (await fetch(`${server.url}/admin/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-required-role'?: string }>> };
   operations = Object.entries(document.paths)
     .filter(([path]) => path !== '/openapi.json')
-    .flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path })));
+    .flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path, write: operation['x-required-role'] === 'admin' })));
 });
 afterAll(async () => {
   await server.stop();
 });
 
 /** A documented path with its `{id}` filled in by a record of that collection. */
-const concrete = (path: string) => path.replace('{id}', ids[path.split('/')[1]!]!);
+const concrete = (path: string) => path.replace(/\{(id|jti)\}/, ids[path.split('/')[1]!]!);
 
-it('covers every documented operation (27 routes)', () => {
-  expect(operations).toHaveLength(27);
+it('covers every documented operation (29 routes)', () => {
+  expect(operations).toHaveLength(29);
 });
 
 it('answers 401 with WWW-Authenticate: Bearer to requests without a key, on every route', async () => {
@@ -73,21 +81,23 @@ it('lets an auditor read every list and item', async () => {
   const auditor = adminClient(server, auditorKey);
   const reads = operations.filter((op) => op.method === 'GET');
   expect(reads.map((op) => op.path).sort()).toEqual(
-    ['/admin-keys', '/agents', '/agents/{id}', '/approvals', '/approvals/{id}', '/audit', '/audit/export', '/resources', '/resources/{id}', '/tokens', '/users', '/users/{id}'].sort(),
+    ['/admin-keys', '/agents', '/agents/{id}', '/approvals', '/approvals/{id}', '/audit', '/audit/export', '/resources', '/resources/{id}', '/tokens', '/tokens/{jti}', '/users', '/users/{id}'].sort(),
   );
   for (const { path } of reads) {
     const response = await auditor('GET', concrete(path));
     expect({ path, status: response.status }).toEqual({ path, status: 200 });
     if (path === '/audit/export') expect(typeof response.body).toBe('string');
     else if (!path.includes('{id}')) expect(Array.isArray(response.body.items)).toBe(true);
-    else expect(response.body.id).toBe(ids[path.split('/')[1]!]);
+    else expect(response.body.id ?? response.body.jti).toBe(ids[path.split('/')[1]!]);
   }
 });
 
 it('answers 403 to an auditor on every write route, and the write does not happen', async () => {
   const auditor = adminClient(server, auditorKey);
-  const writes = operations.filter((op) => op.method !== 'GET');
+  const writes = operations.filter((op) => op.write);
   expect(writes).toHaveLength(15);
+  // The one POST that is not a write: the policy's dry run (test/admin/decisions.test.ts).
+  expect(operations.filter((op) => op.method !== 'GET' && !op.write).map((op) => op.path)).toEqual(['/decisions']);
   const auditBefore = (await admin('GET', '/audit?limit=200')).body.items.length;
   for (const { method, path } of writes) {
     const response = await auditor(method, concrete(path), { name: 'x' });

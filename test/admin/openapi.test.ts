@@ -27,7 +27,7 @@ const EXPECTED = [
   'POST /agents', 'GET /agents', 'GET /agents/{id}', 'PATCH /agents/{id}',
   'POST /agents/{id}/secret', 'POST /agents/{id}/suspend', 'POST /agents/{id}/activate',
   'POST /approvals', 'GET /approvals', 'GET /approvals/{id}', 'DELETE /approvals/{id}',
-  'GET /tokens', 'POST /revocations', 'GET /audit', 'GET /audit/export',
+  'GET /tokens', 'GET /tokens/{jti}', 'POST /decisions', 'POST /revocations', 'GET /audit', 'GET /audit/export',
 ];
 
 const operations = () =>
@@ -99,7 +99,10 @@ it('documents the error shape and the errors of every operation (400, 401, and 4
       expect(operation.security).toEqual([]);
       continue;
     }
-    expect({ key, codes: Object.keys(operation.responses) }).toEqual({ key, codes: expect.arrayContaining(['400', '401', ...(key.startsWith('GET') ? [] : ['403'])]) });
+    // Writes are for admin keys (403 to auditors); reads and the policy's dry run are not.
+    const write = operation['x-required-role'] === 'admin';
+    expect(write).toBe(!key.startsWith('GET') && key !== 'POST /decisions');
+    expect({ key, codes: Object.keys(operation.responses) }).toEqual({ key, codes: expect.arrayContaining(['400', '401', ...(write ? ['403'] : [])]) });
     for (const [code, response] of Object.entries(operation.responses as Record<string, Schema>)) {
       if (code.startsWith('2')) continue;
       expect(resolve(response.$ref).content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });

@@ -108,3 +108,18 @@ it('shows each record’s fields, never a token, newest first', async () => {
   });
   expect(items.find((item) => item.jti === jtis.revoked)).toMatchObject({ revoked_at: expect.any(String), revocation_reason: expect.any(String) });
 });
+
+it('shows one record with its decision trail: the approval, the ceilings and the limit that set its lifetime', async () => {
+  const response = await admin('GET', `/tokens/${jtis.bForHuman}`);
+  expect(response.status).toBe(200);
+  expect(response.body).toMatchObject({ jti: jtis.bForHuman, client_id: b.id, scopes: ['files:read'] });
+  const trail = response.body.decision as Array<{ limit: string; detail: string; seconds?: number }>;
+  expect(trail.map((entry) => entry.limit)).toEqual(expect.arrayContaining(['approval', 'lifetime']));
+  expect(trail.find((entry) => entry.limit === 'approval')?.detail).toContain(b.id);
+  expect(trail.find((entry) => entry.limit === 'lifetime')?.seconds).toBeGreaterThan(0);
+
+  // A client-credentials token records its trail too; an unknown or malformed jti is 404, never a 500.
+  expect((await admin('GET', `/tokens/${jtis.aOwn}`)).body.decision).toEqual(expect.arrayContaining([expect.objectContaining({ limit: 'lifetime' })]));
+  expect((await admin('GET', '/tokens/no-such-token')).status).toBe(404);
+  expect((await admin('GET', `/tokens/${encodeURIComponent('../users')}`)).status).toBe(404);
+});
