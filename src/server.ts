@@ -150,7 +150,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           const clientId = ctx.oidc?.client?.clientId;
           const clientKind = (ctx.oidc?.client as { principal_kind?: 'app' | 'agent' } | undefined)?.principal_kind;
           audit.record({
-            action: `${endpoint}.refused`,
+            action: `${endpoint}.refused` as const,
             outcome: 'failure',
             actor: { kind: clientKind ?? 'app', id: clientId },
             agentId: clientKind === 'agent' ? clientId : undefined,

@@ -3,6 +3,7 @@
 import type { ClientMetadata } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
+import type { AuditAction } from '../audit/actions.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { PrismaClient } from '../db/client.js';
 import type { UserStore } from '../humans/user-store.js';
@@ -32,7 +33,7 @@ export type AdminServices = {
 /** An audit event for an admin's action: actor kind `admin`, the admin key's id, the request id and address. */
 export function adminEvent(
   actor: Revoker,
-  action: string,
+  action: AuditAction,
   about: Pick<AuditEventInput, 'userId' | 'agentId' | 'details'> = {},
 ): AuditEventInput {
   return { ...actor, action, outcome: 'success', ...about };

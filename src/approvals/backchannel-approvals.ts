@@ -15,6 +15,7 @@
 import type { Middleware } from 'koa';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
+import type { AuditAction } from '../audit/actions.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
@@ -209,7 +210,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       const provider = deps.provider();
       const request = await provider.BackchannelAuthenticationRequest.find(id);
       if (!request) return false;
-      const audit = (action: string, details: Record<string, unknown>) =>
+      const audit = (action: AuditAction, details: Record<string, unknown>) =>
         deps.audit.record({ action, outcome: 'success', actor: { kind: 'human', id: userId }, userId, agentId: row.agentId, clientId: row.agentId, ...who, details });
 
       if (!(await requests.claim(id, answer.approve ? 'approved' : 'denied', now))) return false;

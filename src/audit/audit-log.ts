@@ -3,11 +3,12 @@
 // state pass their transaction, so the event commits (or not) together with the action it describes.
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
+import type { AuditAction } from './actions.js';
 
 export type ActorKind = 'human' | 'agent' | 'app' | 'admin' | 'system';
 
 export type AuditEventInput = {
-  action: string;
+  action: AuditAction;
   outcome: 'success' | 'failure';
   actor: { kind: ActorKind; id?: string | undefined };
   userId?: string | undefined;

@@ -41,7 +41,7 @@ export type ProviderOptions = {
   /** Grants of this server's own (RFC 8693 token exchange: src/oauth/grants/token-exchange.ts). */
   grants: Array<{ grantType: string; handler: (ctx: KoaContextWithOIDC) => Promise<void>; parameters: string[]; repeatable: string[] }>;
   /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
-  auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: string, error: { error?: string; error_description?: string; message: string }) => void;
+  auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: 'authorization' | 'backchannel_authentication' | 'token', error: { error?: string; error_description?: string; message: string }) => void;
   log: Logger;
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };

@@ -4,6 +4,7 @@
 // token exchange and refresh all refuse it at once, in every process (nothing is cached). The audit event commits
 // in the same transaction, and so do the security events that tell resource servers (RFC 8936 poll feed,
 // src/revocation/security-events.ts). Calls are idempotent: they answer how many tokens they newly revoked.
+import type { AuditAction } from '../audit/actions.js';
 import type { PrismaClient } from '../db/client.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type AuditEventInput } from '../audit/audit-log.js';
@@ -72,7 +73,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
    */
   const agentTokens = (agentId: string) => Prisma.sql`(client_id = ${agentId} OR audience = ${agentId} OR ${chainHas(agentId)})`;
 
-  async function audit(tx: Tx, revoker: Revoker, action: string, details: Record<string, unknown>, ids: { userId?: string; agentId?: string }) {
+  async function audit(tx: Tx, revoker: Revoker, action: AuditAction, details: Record<string, unknown>, ids: { userId?: string; agentId?: string }) {
     await tx.auditEvent.create({
       data: auditData({ ...revoker, action, outcome: 'success', userId: ids.userId, agentId: ids.agentId, details }),
       select: { seq: true },

@@ -75,7 +75,7 @@ describe('an honest log', () => {
     const db = await freshLog(2);
     // A transaction that takes seq 3 and rolls back: the hole is permanent.
     await db.prisma.$transaction(async (tx) => {
-      await recordAuditEvent(tx, { action: 'doomed', outcome: 'success', actor: { kind: 'system' } });
+      await recordAuditEvent(tx, { action: 'login.failed', outcome: 'success', actor: { kind: 'system' } });
       throw new Error('roll back');
     }).catch(() => undefined);
     await write(db, 9);
