@@ -30,6 +30,7 @@ import { createTokenRecorder } from './tokens/token-recorder.js';
 import { jwtTokenHandles } from './oauth/jwt-token-handles.js';
 import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_REPEATABLE, tokenExchangeHandler } from './oauth/grants/token-exchange.js';
 import { createRequestFactsLoader } from './oauth/request-facts.js';
+import { refusalAuditor } from './oauth/refusal-audit.js';
 import { createProvider } from './oauth/provider.js';
 import { createTokenResolver } from './tokens/subject-token.js';
 import { createPages } from './pages/index.js';
@@ -146,25 +147,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         recordJwt: recorder.recordJwt,
         ciba: backchannel,
         grants: [{ grantType: TOKEN_EXCHANGE, handler: tokenExchange, parameters: TOKEN_EXCHANGE_PARAMETERS, repeatable: TOKEN_EXCHANGE_REPEATABLE }],
-        auditRefusal: (ctx, endpoint, error) => {
-          const clientId = ctx.oidc?.client?.clientId;
-          const clientKind = (ctx.oidc?.client as { principal_kind?: 'app' | 'agent' } | undefined)?.principal_kind;
-          audit.record({
-            action: `${endpoint}.refused` as const,
-            outcome: 'failure',
-            actor: { kind: clientKind ?? 'app', id: clientId },
-            agentId: clientKind === 'agent' ? clientId : undefined,
-            clientId,
-            requestId: (ctx.state as { requestId?: string }).requestId,
-            ip: ctx.ip,
-            details: {
-              error: error.error ?? error.message,
-              description: error.error_description,
-              rule: (error as { rule?: string }).rule,
-              grant_type: ctx.oidc?.params?.grant_type,
-            },
-          }).catch((failure: unknown) => log.warn({ err: failure }, 'could not audit a refused request'));
-        },
+        auditRefusal: refusalAuditor({ audit, agents, log }),
         log,
         ttl: {
           accessToken: config.accessTokenTtl,

@@ -41,7 +41,7 @@ export type ProviderOptions = {
   /** Grants of this server's own (RFC 8693 token exchange: src/oauth/grants/token-exchange.ts). */
   grants: Array<{ grantType: string; handler: (ctx: KoaContextWithOIDC) => Promise<void>; parameters: string[]; repeatable: string[] }>;
   /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
-  auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: 'authorization' | 'backchannel_authentication' | 'token', error: { error?: string; error_description?: string; message: string }) => void;
+  auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: 'authorization' | 'backchannel_authentication' | 'token', error: { error?: string | undefined; error_description?: string | undefined; message: string; rule?: string | undefined }) => void;
   log: Logger;
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
@@ -248,6 +248,26 @@ export function createProvider(options: ProviderOptions): Provider {
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
 
+  // Refusals are on the record with the rule that refused (the error and its description). This server's own grants
+  // audit their refusals themselves, so their errors are not recorded twice. The token endpoint's refusals are
+  // recorded as sent, after every middleware had its say (CIBA polling turns authorization_pending into slow_down).
+  const ownGrants = new Set(options.grants.map((grant) => grant.grantType));
+  if (options.auditRefusal) {
+    const audit = options.auditRefusal;
+    provider.on('authorization.error', (ctx, error) => audit(ctx, 'authorization', error));
+    provider.on('backchannel_authentication.error', (ctx, error) => audit(ctx, 'backchannel_authentication', error));
+    provider.on('grant.error', (ctx, error) => {
+      (ctx.state as { refusalRule?: string }).refusalRule = (error as { rule?: string }).rule;
+    });
+    provider.use(async (ctx, next) => {
+      await next();
+      const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
+      if (oidc?.route !== 'token' || ctx.status < 400 || ownGrants.has(String(oidc.params?.grant_type))) return;
+      const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
+      audit(ctx as unknown as KoaContextWithOIDC, 'token', { error: body.error, error_description: body.error_description, message: body.error ?? 'refused', rule: (ctx.state as { refusalRule?: string }).refusalRule });
+    });
+  }
+
   // Resource servers may cache the JWKS this long; `agentauth keys rotate` waits at least as long after publishing a
   // key before it signs with it (src/keys/rotation-policy.ts).
   provider.use(async (ctx, next) => {
@@ -256,7 +276,6 @@ export function createProvider(options: ProviderOptions): Provider {
   });
   if (options.ciba) provider.use(options.ciba.polling);
   for (const grant of options.grants) provider.registerGrantType(grant.grantType, grant.handler, grant.parameters, grant.repeatable);
-  const ownGrants = new Set(options.grants.map((grant) => grant.grantType));
 
   // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {
@@ -264,16 +283,6 @@ export function createProvider(options: ProviderOptions): Provider {
   } as never;
 
   provider.on('server_error', (_ctx, error) => options.log.error({ err: error }, 'oidc-provider server error'));
-  // Refusals are on the record with the rule that refused (the error and its description). This server's own grants
-  // audit their refusals themselves, so their grant errors are not recorded twice.
-  if (options.auditRefusal) {
-    const audit = options.auditRefusal;
-    provider.on('authorization.error', (ctx, error) => audit(ctx, 'authorization', error));
-    provider.on('backchannel_authentication.error', (ctx, error) => audit(ctx, 'backchannel_authentication', error));
-    provider.on('grant.error', (ctx, error) => {
-      if (!ownGrants.has(String(ctx.oidc?.params?.grant_type))) audit(ctx, 'token', error);
-    });
-  }
   return provider;
 }
 

@@ -128,6 +128,10 @@ it('suspends: live tokens become inactive, new ones are refused, approvals are r
   const refused = await tokenRequest(agent.id, agent.client_secret);
   expect(refused.status).toBe(401);
   expect(refused.body.error).toBe('invalid_client');
+  // On the record under the agent's own id and kind, not as an anonymous app.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const refusal = await server.db.prisma.auditEvent.findFirst({ where: { action: 'token.refused', clientId: agent.id }, orderBy: { seq: 'desc' } });
+  expect(refusal).toMatchObject({ actorKind: 'agent', actorId: agent.id, agentId: agent.id });
   expect((await admin('GET', `/agents/${agent.id}`)).body).toMatchObject({ status: 'suspended', suspended_at: expect.any(String) });
   expect((await admin('GET', `/approvals/${approval.body.id}`)).body.status).toBe('revoked');
 

@@ -112,6 +112,10 @@ describe('CIBA', () => {
 
     expect((await poll(agent, id)).body.error).toBe('authorization_pending');
     expect((await poll(agent, id)).body.error).toBe('slow_down');
+    // The audit records the error actually sent, not the one oidc-provider answered first.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const polls = await server.db.prisma.auditEvent.findMany({ where: { action: 'token.refused', agentId: agent.id }, orderBy: { seq: 'asc' } });
+    expect(polls.map((event) => (event.details as { error?: string }).error)).toContain('slow_down');
 
     // The webhook notifier told the human's side, with a payload signed over "<timestamp>.<body>".
     for (let i = 0; i < 40 && !delivered.some((d) => d.body.includes(agent.id)); i += 1) await sleep(50);
