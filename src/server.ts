@@ -21,6 +21,7 @@ import { approvalNotifier } from './approvals/notifier.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
 import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
 import { createLoginThrottle } from './humans/login-throttle.js';
+import { createTransactions } from './db/transaction.js';
 import { createUserStore, type UserStore } from './humans/user-store.js';
 import { createAdapterFactory, sweepExpiredPayloads } from './oauth/adapter.js';
 import { protectedResourceMetadataRoute } from './resources/protected-resource-metadata.js';
@@ -125,12 +126,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     const gather = createRequestFactsLoader({ resources, approvals, limits });
     const blocks = createAgentBlockStore(db.prisma);
+    const throttle = createLoginThrottle(db.prisma);
+    const inTransaction = createTransactions(db.prisma);
     const backchannel = createBackchannelApprovals({
-      prisma: db.prisma, requests: createCibaRequestStore(db.prisma), users, agents, audit, provider: () => provider.current, approvals, blocks, resources, config, log,
+      inTransaction, requests: createCibaRequestStore(db.prisma), users, agents, audit, provider: () => provider.current, approvals, blocks, resources, config, log,
       notifier: approvalNotifier(config, log),
     });
     const pages = createPages({
-      prefix, provider: () => provider.current, users, resources, prisma: db.prisma, kek,
+      prefix, provider: () => provider.current, users, resources, prisma: db.prisma, audit, inTransaction, throttle, kek,
       approvals, agents, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,
     });
     const buildProvider = (keySet: KeySet) =>
@@ -203,7 +206,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     cleanup.unshift(() => keyWatcher.close());
 
-    const throttle = createLoginThrottle(db.prisma);
     const sweeper = setInterval(() => {
       Promise.all([sweepExpiredPayloads(db.prisma), throttle.sweep()])
         .then(([payloads]) => payloads > 0 && log.debug({ count: payloads }, 'swept expired oidc payloads'))

@@ -18,8 +18,7 @@ import type { AgentStore } from '../agents/agent-store.js';
 import type { AuditAction } from '../audit/actions.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
-import type { PrismaClient } from '../db/client.js';
-import { inTransaction } from '../db/transaction.js';
+import type { InTransaction } from '../db/transaction.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { Logger } from '../observability/logger.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
@@ -56,8 +55,8 @@ export const MAX_REQUEST_SECONDS = 600;
 const DAY = 86_400_000;
 
 export type BackchannelDependencies = {
-  /** Only to open the transaction the Grant and the approval commit in (src/db/transaction.ts). */
-  prisma: PrismaClient;
+  /** The transaction the Grant and the approval commit in (src/db/transaction.ts). */
+  inTransaction: InTransaction;
   requests: CibaRequestStore;
   users: UserStore;
   agents: AgentStore;
@@ -241,7 +240,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       request.scope = [...(chosen.includes('profile') ? ['openid', 'profile'] : []), ...resourceScopes].join(' ');
       let saved: { grantId: string; approvalId: string | undefined };
       try {
-        saved = await inTransaction(deps.prisma, async (tx) => {
+        saved = await deps.inTransaction(async (tx) => {
           const grantId = await grant.save();
           if (standingScopes.length === 0) return { grantId, approvalId: undefined };
           const resources = [...new Set([...(standing && earlier === grant ? standing.resources : []), ...row.resources])];

@@ -19,3 +19,10 @@ export function inTransaction<T>(prisma: PrismaClient, work: (tx: Prisma.Transac
 export function writerFor(prisma: PrismaClient): PrismaClient | Prisma.TransactionClient {
   return current.getStore() ?? prisma;
 }
+
+/** `inTransaction` bound to the database: what code that must not hold the client itself (pages, CIBA) is given. */
+export function createTransactions(prisma: PrismaClient) {
+  return <T>(work: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> => inTransaction(prisma, work);
+}
+
+export type InTransaction = ReturnType<typeof createTransactions>;

@@ -10,6 +10,7 @@ import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { actClaim, SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
 import { setTokenContext, tokenContextFor } from '../tokens/token-context.js';
 import { CIBA_GRANT, OIDC_SCOPES } from '../clients/client-store.js';
+import type { IssuedTokenModel } from '../tokens/token-recorder.js';
 import type { AdapterFactory } from './adapter.js';
 import { clientFacts, grantKindOf, requestedResourceScopes, type PolicyClientMetadata, type RequestFactsLoader } from './request-facts.js';
 
@@ -46,13 +47,7 @@ export type ProviderOptions = {
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
 
-/** The token model instance oidc-provider hands to the JWT customizer. */
-export type IssuedTokenModel = {
-  kind: string;
-  jti: string;
-  constructor: { IN_PAYLOAD: string[] };
-  extra?: Record<string, unknown>;
-} & Record<string, unknown>;
+
 
 
 /** How oidc-provider issues tokens for a registered resource: RFC 9068 JWTs, for as long as the policy allows. */

@@ -8,8 +8,7 @@ import type Provider from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
-import type { PrismaClient } from '../db/client.js';
-import { inTransaction } from '../db/transaction.js';
+import type { InTransaction } from '../db/transaction.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 import { InvalidInputError } from '../errors.js';
 import type { ConsentRequest } from './consent.js';
@@ -23,8 +22,8 @@ export type DurationChoice = { seconds: number; label: string; selected: boolean
 export type AgentConsentChoice = { granted: Map<string, string[]>; rejected: Map<string, string[]>; seconds: number };
 
 export type AgentConsentDependencies = {
-  /** Only to open the transaction the Grant and the approval commit in (src/db/transaction.ts). */
-  prisma: PrismaClient;
+  /** The transaction the Grant and the approval commit in (src/db/transaction.ts). */
+  inTransaction: InTransaction;
   agents: AgentStore;
   approvals: ApprovalStore;
   blocks: AgentBlockStore;
@@ -131,7 +130,7 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
     const scopes = [...new Set(resources.flatMap((r) => (grant.getResourceScope(r) ?? '').split(' ').filter((s) => s && !stepUp.has(s))))];
     const expiresAt = new Date(until);
     try {
-      return await inTransaction(deps.prisma, async (tx) => {
+      return await deps.inTransaction(async (tx) => {
         const grantId = await grant.save();
         if (scopes.length === 0) return { grantId, approvalId: undefined };
         const current = standing && standing.grantId === grantId ? standing : await deps.approvals.forGrant(grantId);

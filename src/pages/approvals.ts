@@ -5,6 +5,7 @@
 //
 // Who is signed in: the oidc-provider session (a human who just signed in for an application or agent is already
 // signed in here), else this page's own sign-in, which keeps a short-lived HMAC-signed cookie scoped to /approvals.
+import type { AuditLog } from '../audit/audit-log.js';
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
@@ -33,6 +34,7 @@ export type ApprovalsPageDependencies = {
   prefix: string;
   provider: () => Provider;
   prisma: PrismaClient;
+  audit: AuditLog;
   users: UserStore;
   approvals: ApprovalStore;
   blocks: AgentBlockStore;
@@ -97,7 +99,7 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
   }
 
   function submitted(ctx: Context, purpose: string): Promise<FormFields> {
-    return checkedForm(ctx, { csrf, prisma: deps.prisma }, scope(purpose), 'The form was not sent from your approvals page, or the page is out of date. Reload it and try again.');
+    return checkedForm(ctx, { csrf, audit: deps.audit }, scope(purpose), 'The form was not sent from your approvals page, or the page is out of date. Reload it and try again.');
   }
 
   function idParam(ctx: Context, name: string): string {

@@ -1,8 +1,7 @@
 // Every page form goes through here: the body is read, its CSRF token checked for the form's purpose before anything
 // else, and a refusal audited (`csrf.rejected`) and answered with a 403 page saying what to do.
 import type { Context } from 'koa';
-import { recordAuditEvent } from '../audit/audit-log.js';
-import type { PrismaClient } from '../db/client.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { RequestState } from '../http/request-context.js';
 import { CSRF_FIELD, type CsrfGuard, type CsrfScope } from './csrf.js';
 import { readForm, type FormFields } from './form-body.js';
@@ -10,7 +9,7 @@ import { PageError } from './page-error.js';
 
 export async function checkedForm(
   ctx: Context,
-  deps: { csrf: CsrfGuard; prisma: PrismaClient },
+  deps: { csrf: CsrfGuard; audit: AuditLog },
   scope: CsrfScope,
   /** What the person should do when the form is refused. */
   advice: string,
@@ -18,7 +17,7 @@ export async function checkedForm(
   const form = await readForm(ctx);
   const failure = deps.csrf.check(ctx, scope, form.get(CSRF_FIELD));
   if (failure) {
-    await recordAuditEvent(deps.prisma, {
+    await deps.audit.record({
       action: 'csrf.rejected',
       outcome: 'failure',
       actor: { kind: 'human' },

@@ -5,12 +5,14 @@ import type { AgentBlockStore } from '../approvals/agent-block-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
 import type { AgentStore } from '../agents/agent-store.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { InTransaction } from '../db/transaction.js';
 import { createAgentConsent } from './agent-consent.js';
 import type { PendingRequests } from '../approvals/backchannel-approvals.js';
 import { approvalsRoutes } from './approvals.js';
 import type Provider from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
-import { createLoginThrottle } from '../humans/login-throttle.js';
+import type { LoginThrottle } from '../humans/login-throttle.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { InteractionPages } from '../oauth/provider.js';
 import type { ResourceStore } from '../resources/resource-store.js';
@@ -30,7 +32,11 @@ export type PagesDependencies = {
   provider: () => Provider;
   users: UserStore;
   resources: ResourceStore;
+  /** For /approvals' own queries until they move into stores. */
   prisma: PrismaClient;
+  audit: AuditLog;
+  inTransaction: InTransaction;
+  throttle: LoginThrottle;
   /** The key-encryption key: the CSRF key is derived from it. */
   kek: Buffer;
   approvals: ApprovalStore;
@@ -48,9 +54,9 @@ export function createPages(deps: PagesDependencies): Pages {
   const css = stylesheet(deps.prefix, directory);
   const views = createPageRenderer({ stylesheet: css.url }, directory);
   const csrf = createCsrfGuard(deriveCsrfKey(deps.kek));
-  const attemptLogin = createLogin({ prisma: deps.prisma, users: deps.users, throttle: createLoginThrottle(deps.prisma) });
+  const attemptLogin = createLogin({ audit: deps.audit, users: deps.users, throttle: deps.throttle });
   const { blocks } = deps;
-  const agentConsent = createAgentConsent({ prisma: deps.prisma, agents: deps.agents, approvals: deps.approvals, blocks, defaultDays: deps.approvalDefaultDays, resources: deps.resources });
+  const agentConsent = createAgentConsent({ inTransaction: deps.inTransaction, agents: deps.agents, approvals: deps.approvals, blocks, defaultDays: deps.approvalDefaultDays, resources: deps.resources });
 
   return {
     interactions: {
@@ -60,9 +66,9 @@ export function createPages(deps: PagesDependencies): Pages {
     routes: [
       css.route,
       endSessionPolicy(deps.prefix),
-      interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, prisma: deps.prisma, csrf, views, attemptLogin, agentConsent }),
+      interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, audit: deps.audit, csrf, views, attemptLogin, agentConsent }),
       approvalsRoutes({
-        prefix: deps.prefix, provider: deps.provider, prisma: deps.prisma, users: deps.users, approvals: deps.approvals, blocks,
+        prefix: deps.prefix, provider: deps.provider, prisma: deps.prisma, audit: deps.audit, users: deps.users, approvals: deps.approvals, blocks,
         revocation: deps.revocation, csrf, views, attemptLogin, kek: deps.kek, pending: deps.pending,
       }),
     ],

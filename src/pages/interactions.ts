@@ -5,8 +5,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors, type InteractionResults } from 'oidc-provider';
-import { recordAuditEvent } from '../audit/audit-log.js';
-import type { PrismaClient } from '../db/client.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { RequestState } from '../http/request-context.js';
 import { MAX_PASSWORD_LENGTH } from '../humans/passwords.js';
 import type { ResourceStore } from '../resources/resource-store.js';
@@ -25,7 +24,7 @@ export type InteractionRouteDependencies = {
   prefix: string;
   provider: () => Provider;
   resources: ResourceStore;
-  prisma: PrismaClient;
+  audit: AuditLog;
   csrf: CsrfGuard;
   views: PageRenderer;
   attemptLogin: AttemptLogin;
@@ -69,7 +68,7 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
   function submittedForm(ctx: Context, uid: string, action: FormAction): Promise<FormFields> {
     return checkedForm(
       ctx,
-      { csrf, prisma: deps.prisma },
+      { csrf, audit: deps.audit },
       scope(uid, action),
       'The form was not sent from this sign-in page, or the page is out of date. Go back to the application and start again.',
     );
@@ -226,7 +225,7 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
     } else {
       grantId = await saveConsentGrant(deps.provider(), interaction);
     }
-    await recordAuditEvent(deps.prisma, {
+    await deps.audit.record({
       action: 'consent.granted',
       outcome: 'success',
       actor: { kind: 'human', id: interaction.session?.accountId },
@@ -245,7 +244,7 @@ export function interactionRoutes(deps: InteractionRouteDependencies): Middlewar
     await submittedForm(ctx, uid, 'abort');
     const interaction = await interactionFor(ctx, uid);
     const accountId = interaction.session?.accountId;
-    await recordAuditEvent(deps.prisma, {
+    await deps.audit.record({
       action: interaction.prompt.name === 'login' ? 'login.cancelled' : 'consent.denied',
       outcome: 'failure',
       actor: { kind: 'human', id: accountId },

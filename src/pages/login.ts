@@ -1,8 +1,7 @@
 // One login attempt at the login page: the back-off check (which refuses without touching the password), the
 // password check (argon2id, or a dummy verification for unknown usernames so timing tells nothing), and the audit
 // event either way.
-import { recordAuditEvent } from '../audit/audit-log.js';
-import type { PrismaClient } from '../db/client.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import { throttleKeys, type LoginThrottle } from '../humans/login-throttle.js';
 import type { User, UserStore } from '../humans/user-store.js';
 import { normalizeUsername } from '../humans/user-store.js';
@@ -21,7 +20,7 @@ export type LoginAttempt = {
   clientId: string | undefined;
 };
 
-export function createLogin(deps: { prisma: PrismaClient; users: UserStore; throttle: LoginThrottle }) {
+export function createLogin(deps: { audit: AuditLog; users: UserStore; throttle: LoginThrottle }) {
   return async function attemptLogin(attempt: LoginAttempt): Promise<LoginOutcome> {
     const keys = throttleKeys(attempt.username, attempt.ip);
     const context = { requestId: attempt.requestId, ip: attempt.ip, clientId: attempt.clientId };
@@ -29,7 +28,7 @@ export function createLogin(deps: { prisma: PrismaClient; users: UserStore; thro
 
     const verdict = await deps.throttle.begin(keys);
     if (!verdict.allowed) {
-      await recordAuditEvent(deps.prisma, {
+      await deps.audit.record({
         action: 'login.failed',
         outcome: 'failure',
         actor: { kind: 'human' },
@@ -41,7 +40,7 @@ export function createLogin(deps: { prisma: PrismaClient; users: UserStore; thro
 
     const result = await deps.users.checkCredentials(attempt.username, attempt.password);
     if (!result.user) {
-      await recordAuditEvent(deps.prisma, {
+      await deps.audit.record({
         action: 'login.failed',
         outcome: 'failure',
         actor: { kind: 'human', id: result.userId },
@@ -53,7 +52,7 @@ export function createLogin(deps: { prisma: PrismaClient; users: UserStore; thro
     }
 
     await deps.throttle.succeeded(keys);
-    await recordAuditEvent(deps.prisma, {
+    await deps.audit.record({
       action: 'login.succeeded',
       outcome: 'success',
       actor: { kind: 'human', id: result.user.id },

@@ -4,12 +4,19 @@
 // upsert (for opaque access tokens and refresh tokens).
 import Provider, { type AdapterPayload } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
-import type { IssuedTokenModel } from '../oauth/provider.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type ActorKind } from '../audit/audit-log.js';
 import type { PrincipalKind } from './principals.js';
 import { tokenContextFor } from './token-context.js';
 import type { Revoker, RevocationService } from '../revocation/revocation-service.js';
+
+/** The token model instance oidc-provider hands to the JWT customizer. */
+export type IssuedTokenModel = {
+  kind: string;
+  jti: string;
+  constructor: { IN_PAYLOAD: string[] };
+  extra?: Record<string, unknown>;
+} & Record<string, unknown>;
 
 const TOKEN_KINDS: Record<string, 'access_token' | 'refresh_token' | undefined> = {
   AccessToken: 'access_token',
