@@ -18,6 +18,10 @@ import { createAgentBlockStore } from './approvals/agent-block-store.js';
 import { createBackchannelApprovals } from './approvals/backchannel-approvals.js';
 import { approvalNotifier } from './approvals/notifier.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
+import { createDynamicClientStore } from './clients/dynamic-client-store.js';
+import { clientIdMetadataDocument } from './oauth/client-id-metadata.js';
+import { dynamicClientLookup, registrationFeature, registrationGuard } from './oauth/dynamic-registration.js';
+import { canonicalResourceParameters } from './resources/canonical-resource-parameters.js';
 import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
 import { createLoginThrottle } from './humans/login-throttle.js';
 import { createUserStore, type UserStore } from './humans/user-store.js';
@@ -105,8 +109,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const approvals = createApprovalStore(db.prisma, { resources, config });
     const revocation = createRevocationService(db.prisma, secrets.hash);
     const recorder = createTokenRecorder(db.prisma, secrets.hash);
+    // Clients that arrive by themselves (Client ID Metadata Documents, DCR): agents without an owner.
+    const dynamicClients = createDynamicClientStore(db.prisma, { defaultTokenTtl: config.agents.defaultTokenTtl });
+    const dynamicLookup = dynamicClientLookup({ clients, store: dynamicClients, resources, config });
+    const clientIdMetadata = clientIdMetadataDocument({
+      enabled: config.dynamicClients.cimd,
+      allowLoopbackFetch: config.dynamicClients.allowLoopbackFetch,
+      trust: config.dynamicClients.trust,
+      store: dynamicClients,
+      resources,
+      defaultTokenTtl: config.agents.defaultTokenTtl,
+      log,
+    });
     const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, storeIssued: recorder.storeIssued,
       onRemove: recorder.onRemove(revocation),
+      dynamicClients: config.dynamicClients.dcr === 'off' ? { find: dynamicLookup.find } : dynamicLookup,
     });
     const issuerUrl = new URL(issuer);
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
@@ -141,6 +158,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         approvalForGrant: async (grantId) => (await approvals.forGrant(grantId))?.id,
         ciba: backchannel,
         tokenExchange,
+        dynamicClients: {
+          fetch: clientIdMetadata.fetch as never,
+          features: { ...clientIdMetadata.features, ...registrationFeature(config.dynamicClients) },
+        },
         auditRefusal: (ctx, endpoint, error) => {
           const clientId = ctx.oidc?.client?.clientId;
           const clientKind = (ctx.oidc?.client as { principal_kind?: 'app' | 'agent' } | undefined)?.principal_kind;
@@ -179,9 +200,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           secrets,
           feed: createSecurityEventFeed({ prisma: db.prisma, issuer, signingKey: () => keyRing.current.signing[0]! }),
         }),
-        createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation }, provider: () => provider.current }),
+        createAdminApi({
+          prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation, dynamicClients }, provider: () => provider.current,
+        }),
       ],
       beforeProvider: [
+        canonicalResourceParameters([`${prefix}/auth`, `${prefix}/request`, `${prefix}/token`, `${prefix}/backchannel`]),
+        registrationGuard({
+          path: `${prefix}/reg`,
+          store: dynamicClients,
+          config: config.dynamicClients,
+          audit: (event) => recordAuditEvent(db.prisma, event).then(() => undefined),
+        }),
         jwtTokenHandles({
           issuer,
           paths: [`${prefix}/token/introspection`, `${prefix}/token/revocation`],
@@ -212,7 +242,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
     const throttle = createLoginThrottle(db.prisma);
     const sweeper = setInterval(() => {
-      Promise.all([sweepExpiredPayloads(db.prisma), throttle.sweep()])
+      Promise.all([sweepExpiredPayloads(db.prisma), throttle.sweep(), dynamicClients.sweepUnused()])
         .then(([payloads]) => payloads > 0 && log.debug({ count: payloads }, 'swept expired oidc payloads'))
         .catch((error: unknown) => log.warn({ err: error }, 'sweeping expired rows failed'));
     }, config.sweepIntervalSeconds * 1000);

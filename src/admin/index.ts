@@ -7,6 +7,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import { z } from 'zod';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
+import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { PrismaClient } from '../db/client.js';
 import { NotFoundError } from '../errors.js';
 import type { UserStore } from '../humans/user-store.js';
@@ -16,12 +17,13 @@ import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { createAdminKeyStore } from './admin-keys.js';
 import { createAuditEventQuery } from './audit-events.js';
 import { authenticateAdmin, authorize } from './auth.js';
-import { AdminHttpError, errorBoundary, parseInput, readJsonBody, UUID } from './http.js';
+import { AdminHttpError, AGENT_ID, errorBoundary, parseInput, readJsonBody, UUID } from './http.js';
 import { createIssuedTokenQuery } from './issued-tokens.js';
 import { openApiDocument } from './openapi.js';
 import { pathMatcher, type AdminRoute } from './route.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { agentRoutes } from './routes/agents.js';
+import { clientDomainRoutes } from './routes/client-domains.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { resourceRoutes } from './routes/resources.js';
@@ -40,7 +42,14 @@ export type AdminApiDependencies = {
   prefix: string;
   prisma: PrismaClient;
   secrets: SecretHasher;
-  stores: { users: UserStore; resources: ResourceStore; agents: AgentStore; approvals: ApprovalStore; revocation: RevocationService };
+  stores: {
+    users: UserStore;
+    resources: ResourceStore;
+    agents: AgentStore;
+    approvals: ApprovalStore;
+    revocation: RevocationService;
+    dynamicClients: DynamicClientStore;
+  };
   /** The provider serving requests now (replaced on key rotation): it validates agents' client metadata. */
   provider: () => Provider;
 };
@@ -52,6 +61,7 @@ export function adminRoutes(services: AdminServices): AdminRoute[] {
     ...userRoutes(services),
     ...resourceRoutes(services),
     ...agentRoutes(services),
+    ...clientDomainRoutes(services),
     ...approvalRoutes(services),
     ...tokenRoutes(services),
     ...revocationRoutes(services),
@@ -97,8 +107,10 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
     }
     const { route, params } = found;
     authorize(admin, route.method);
-    // Every id in a path is a UUID; anything else names nothing (and must not reach a uuid column).
-    for (const value of Object.values(params)) if (!UUID.test(value)) throw new NotFoundError(`no record ${value}`);
+    // Every id in a path is a UUID (an agent's may be its metadata document URL); anything else names nothing (and
+    // must not reach a uuid column).
+    const validId = route.path.startsWith('/agents/') ? AGENT_ID : route.path.startsWith('/client-domains/') ? /^[a-z0-9.-]{1,253}$/i : UUID;
+    for (const value of Object.values(params)) if (!validId.test(value)) throw new NotFoundError(`no record ${value}`);
 
     const query = parseInput(route.query ?? NO_QUERY, ctx.query, 'query');
     const body = route.body ? parseInput(route.body, await readJsonBody(ctx), 'body') : undefined;

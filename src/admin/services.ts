@@ -4,6 +4,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
+import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { PrismaClient } from '../db/client.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
@@ -20,6 +21,8 @@ export type AdminServices = {
   agents: AgentStore;
   approvals: ApprovalStore;
   revocation: RevocationService;
+  /** Clients that arrive by themselves: their domain rules and agents. */
+  dynamicClients: DynamicClientStore;
   issuedTokens: IssuedTokenQuery;
   auditEvents: ReturnType<typeof createAuditEventQuery>;
   /** oidc-provider's own check of client metadata (what dynamic registration runs), for agents' OAuth side. */

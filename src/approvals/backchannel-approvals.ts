@@ -183,7 +183,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
             id: row.id,
             agentId: row.agentId,
             agentName: agent?.name ?? row.agentId,
-            ownerName: agent ? (agent.owner.displayName ?? agent.owner.username) : '',
+            ownerName: agent?.owner ? (agent.owner.displayName ?? agent.owner.username) : '',
             bindingMessage: row.bindingMessage ?? undefined,
             resources: row.resources,
             scopes: await offeredScopes(row.scopes, row.resources),

@@ -43,6 +43,8 @@ export type ProviderOptions = {
   tokenExchange: (ctx: KoaContextWithOIDC) => Promise<void>;
   /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
   auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: string, error: { error?: string; error_description?: string; message: string }) => void;
+  /** Clients that arrive by themselves (src/oauth/client-id-metadata.ts): the CIMD feature and the guarded outbound fetch. */
+  dynamicClients?: { fetch: Configuration['fetch']; features: Record<string, unknown> };
   log: Logger;
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
@@ -91,7 +93,7 @@ export function createProvider(options: ProviderOptions): Provider {
     // Set by the client registry: what kind of principal a client is (app or agent), read when tokens are issued;
     // and, for a client that is a resource server's own, that resource's identifier (it may introspect its tokens).
     extraClientMetadata: {
-      properties: ['principal_kind', 'resource_server', 'agent_scopes', 'agent_audiences', 'agent_max_token_ttl'],
+      properties: ['principal_kind', 'agent_origin', 'resource_server', 'agent_scopes', 'agent_audiences', 'agent_max_token_ttl'],
       validator(_ctx, key, value) {
         if (key === 'principal_kind' && value !== undefined && value !== 'app' && value !== 'agent') {
           throw new errors.InvalidClientMetadata('principal_kind must be app or agent');
@@ -116,8 +118,10 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     responseTypes: ['code'],
     pkce: { required: () => true },
+    ...(options.dynamicClients ? { fetch: options.dynamicClients.fetch } : {}),
     allowOmittingSingleRegisteredRedirectUri: false,
     features: {
+      ...options.dynamicClients?.features,
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: {

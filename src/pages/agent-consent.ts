@@ -47,7 +47,7 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
       select: { id: true, name: true, description: true, scopes: true, owner: { select: { displayName: true, username: true } } },
     });
     if (!agent) throw interactionGone();
-    return { id: agent.id, name: agent.name, description: agent.description, ownerName: agent.owner.displayName ?? agent.owner.username, scopes: agent.scopes };
+    return { id: agent.id, name: agent.name, description: agent.description, ownerName: agent.owner ? (agent.owner.displayName ?? agent.owner.username) : '', scopes: agent.scopes };
   }
 
   /** The human may shorten the delegation, never lengthen it past the configured default. */
