@@ -9,13 +9,28 @@ import type { AgentBlockStore } from '../approvals/agent-block-store.js';
 import type { PrismaClient } from '../db/client.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import { InvalidInputError } from '../errors.js';
+import { clientFacts } from '../clients/client-facts.js';
 import type { ConsentRequest } from './consent.js';
 import type { FormFields } from './form-body.js';
 import { interactionGone, PageError } from './page-error.js';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-export type AgentDescription = { id: string; name: string; description: string; ownerName: string; scopes: string[] };
+export type AgentDescription = {
+  id: string;
+  name: string;
+  description: string;
+  ownerName: string;
+  scopes: string[];
+  /** Presentation of clients that arrived by themselves (src/clients/client-facts.ts): shown plainly on the page. */
+  dynamic: boolean;
+  /** The host that describes the client (its metadata document's host), else undefined. */
+  clientHost: string | undefined;
+  /** Where the browser goes back to after consent. */
+  redirectHosts: string[];
+  /** Every redirect is a loopback one: any program on the human's machine could be listening there. */
+  loopbackOnly: boolean;
+};
 export type DurationChoice = { seconds: number; label: string; selected: boolean };
 export type AgentConsentChoice = { granted: Map<string, string[]>; rejected: Map<string, string[]>; seconds: number };
 
@@ -44,10 +59,26 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
   async function describeAgent(agentId: string): Promise<AgentDescription> {
     const agent = await deps.prisma.agent.findUnique({
       where: { id: agentId },
-      select: { id: true, name: true, description: true, scopes: true, owner: { select: { displayName: true, username: true } } },
+      select: {
+        id: true, name: true, description: true, scopes: true, origin: true,
+        owner: { select: { displayName: true, username: true } }, client: { select: { metadata: true } },
+      },
     });
     if (!agent) throw interactionGone();
-    return { id: agent.id, name: agent.name, description: agent.description, ownerName: agent.owner ? (agent.owner.displayName ?? agent.owner.username) : '', scopes: agent.scopes };
+    const metadata = agent.client.metadata as { redirect_uris?: string[] };
+    const facts = clientFacts({ ...metadata, agent_origin: agent.origin });
+    const hostOf = (uri: string) => URL.parse(uri)?.host;
+    return {
+      id: agent.id,
+      name: agent.name,
+      description: agent.description,
+      ownerName: agent.owner ? (agent.owner.displayName ?? agent.owner.username) : '',
+      scopes: agent.scopes,
+      dynamic: facts.dynamic,
+      clientHost: agent.origin === 'cimd' ? hostOf(agent.id) : undefined,
+      redirectHosts: [...new Set((metadata.redirect_uris ?? []).map(hostOf).filter((host): host is string => Boolean(host)))],
+      loopbackOnly: facts.loopbackOnly,
+    };
   }
 
   /** The human may shorten the delegation, never lengthen it past the configured default. */
@@ -66,7 +97,9 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
     const resources = await Promise.all(
       request.resources.map(async (r) => {
         const stepUp = new Set((await deps.resources.findByIdentifier(r.identifier))?.scopes.filter((s) => s.requires_approval).map((s) => s.name));
-        return { ...r, scopes: r.scopes.filter((s) => agent.scopes.includes(s.name)).map((s) => ({ ...s, stepUp: stepUp.has(s.name) })) };
+        // An agent that arrived by itself has no ceiling of its own: the consent is its bound.
+        const within = r.scopes.filter((s) => agent.dynamic || agent.scopes.includes(s.name));
+        return { ...r, scopes: within.map((s) => ({ ...s, stepUp: stepUp.has(s.name) })) };
       }),
     );
     return { ...request, resources };
