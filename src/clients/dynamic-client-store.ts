@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClientMetadata } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
-import type { Prisma } from '../../generated/prisma/client.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import { NotFoundError } from '../errors.js';
 
 export type DynamicOrigin = 'cimd' | 'dcr';
@@ -23,6 +23,15 @@ export type DynamicClientState = {
 
 /** `last_used_at` is refreshed at most this often: a busy client does not write on every request. */
 const LAST_USE_RESOLUTION_MS = 60_000;
+
+/**
+ * The reach of an agent that arrived by itself, kept in its agent row (what approvals and the admin API read):
+ * every resource open to dynamic clients, every scope those define. Refreshed with each recorded use, so a resource
+ * closed to dynamic clients drops out within a minute; the oidc-provider client carries the live list anyway.
+ */
+const OPEN_AUDIENCES = Prisma.sql`ARRAY(SELECT identifier FROM resource_servers WHERE allow_dynamic_clients ORDER BY identifier)`;
+const OPEN_SCOPES = Prisma.sql`ARRAY(SELECT DISTINCT scope->>'name' FROM resource_servers, jsonb_array_elements(scopes) AS scope
+  WHERE allow_dynamic_clients ORDER BY 1)`;
 
 /** The host and each parent domain, most specific first: `a.b.example` → a.b.example, b.example, example. */
 export function domainsOf(host: string): string[] {
@@ -65,8 +74,9 @@ export function createDynamicClientStore(prisma: PrismaClient, options: { defaul
             WHERE clients.metadata IS DISTINCT FROM EXCLUDED.metadata
         )
         INSERT INTO agents (id, name, origin, scopes, audiences, max_token_ttl, first_used_at, last_used_at, expires_at, updated_at)
-        VALUES (${clientId}, ${name}, ${origin}::agent_origin, '{}', '{}', ${options.defaultTokenTtl}, now(), now(), ${expiresAt ?? null}, now())
-        ON CONFLICT (id) DO UPDATE SET last_used_at = now(), expires_at = NULL, name = EXCLUDED.name
+        VALUES (${clientId}, ${name}, ${origin}::agent_origin, ${OPEN_SCOPES}, ${OPEN_AUDIENCES}, ${options.defaultTokenTtl}, now(), now(), ${expiresAt ?? null}, now())
+        ON CONFLICT (id) DO UPDATE SET last_used_at = now(), expires_at = NULL, name = EXCLUDED.name,
+          scopes = EXCLUDED.scopes, audiences = EXCLUDED.audiences, updated_at = now()
           WHERE agents.last_used_at IS NULL OR agents.last_used_at < now() - make_interval(secs => ${LAST_USE_RESOLUTION_MS / 1000})`;
     },
 
@@ -85,7 +95,8 @@ export function createDynamicClientStore(prisma: PrismaClient, options: { defaul
     /** Marks a DCR registration used (its unused expiry no longer applies). */
     async markUsed(clientId: string): Promise<void> {
       await prisma.$executeRaw`
-        UPDATE agents SET last_used_at = now(), first_used_at = COALESCE(first_used_at, now()), expires_at = NULL
+        UPDATE agents SET last_used_at = now(), first_used_at = COALESCE(first_used_at, now()), expires_at = NULL,
+          scopes = ${OPEN_SCOPES}, audiences = ${OPEN_AUDIENCES}, updated_at = now()
         WHERE id = ${clientId} AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => ${LAST_USE_RESOLUTION_MS / 1000}))`;
     },
 
