@@ -8,6 +8,7 @@ import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
 import type { ResourceStore } from '../resources/resource-store.js';
+import { canonicalOrSame } from '../resources/resource-identifier.js';
 import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
 import { randomUUID } from 'node:crypto';
 
@@ -153,7 +154,8 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
           name: input.name,
           description: input.description ?? '',
           scopes: input.scopes,
-          audiences: input.audiences,
+          // Stored as registered (canonical): what tokens carry as aud and policies compare with.
+          audiences: input.audiences.map(canonicalOrSame),
           maxTokenTtl: input.maxTokenTtl ?? config.agents.defaultTokenTtl,
           ...(input.ownerUserId ? { owner: { connect: { id: input.ownerUserId } } } : {}),
           client: {
@@ -213,7 +215,7 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
           name: next.name,
           description: next.description,
           scopes: next.scopes,
-          audiences: next.audiences,
+          audiences: next.audiences.map(canonicalOrSame),
           maxTokenTtl: next.maxTokenTtl,
           ...(next.ownerUserId ? { owner: { connect: { id: next.ownerUserId } } } : {}),
           client: { update: { name: next.name, metadata: agentClientMetadata(next) as Prisma.InputJsonValue } },

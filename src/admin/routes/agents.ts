@@ -112,7 +112,7 @@ export function agentRoutes(s: AdminServices): AdminRoute[] {
         'A narrower ceiling or fewer audiences apply from the next token request; tokens already issued live out their (minutes-long) lifetime unless revoked. token_endpoint_auth_method cannot change.',
       body: agentUpdateSchema,
       response: agentSchema,
-      errors: [404],
+      errors: [404, 409],
       handle: async ({ params, body, actor }) => {
         const current = await s.agents.get(params.id!);
         if (body.jwks !== undefined || body.redirect_uris !== undefined || body.name !== undefined) {
@@ -152,7 +152,7 @@ export function agentRoutes(s: AdminServices): AdminRoute[] {
       summary: 'Rotate the agent’s client secret: the new one is shown once, the old one stops working at once',
       status: 200,
       response: agentSecretSchema,
-      errors: [404],
+      errors: [404, 409],
       handle: ({ params, actor }) =>
         s.prisma.$transaction(async (tx) => {
           const agent = await s.agents.get(params.id!);
