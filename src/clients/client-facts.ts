@@ -30,7 +30,8 @@ export type ClientLike = {
 
 export function isLoopbackRedirect(uri: string): boolean {
   const url = URL.parse(uri);
-  return url !== null && url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+  // https on a loopback host is no better: any local program can listen there too.
+  return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_HOSTS.has(url.hostname);
 }
 
 export function clientFacts(client: ClientLike): ClientFacts {

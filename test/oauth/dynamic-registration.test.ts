@@ -7,6 +7,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { authorizeThroughPages, claimsOf, redeemCode } from '../support/public-client-flow.js';
 
 const MCP = 'https://mcp.example.test/mcp';
+const CLOSED = 'https://payroll.example.test/mcp';
 const ALICE = { username: 'alice', password: 'correct horse battery staple' };
 const registration = (extra: Record<string, unknown> = {}) => ({
   client_name: 'Editor plugin',
@@ -43,6 +44,9 @@ describe('open registration', () => {
   beforeAll(async () => {
     server = await startTestServer({ env: { AGENTAUTH_DCR: 'open', AGENTAUTH_DCR_MAX_PER_HOUR: '3' } });
     await server.stores.resources.create({ identifier: MCP, name: 'MCP', scopes: [{ name: 'tools:call', description: 'Use the tools' }] });
+    await server.stores.resources.create({
+      identifier: CLOSED, name: 'Payroll', scopes: [{ name: 'tools:call', description: 'Use the tools' }], allow_dynamic_clients: false,
+    });
     await server.stores.users.create(ALICE);
   });
   afterAll(async () => {
@@ -73,6 +77,10 @@ describe('open registration', () => {
     expect(tokens.status).toBe(200);
     expect(claimsOf(tokens.body.access_token!)).toMatchObject({ aud: MCP, client_id: clientId, act: { sub: clientId, sub_profile: 'ai_agent' } });
     expect((await server.stores.agents.get(clientId)).firstUsedAt).toBeInstanceOf(Date);
+
+    // A resource closed to dynamic clients is out of its reach.
+    const closed = await authorizeThroughPages(server.issuer, { ...request, resource: CLOSED }, ALICE).then(() => undefined, (error: unknown) => error);
+    expect(String(closed)).toContain('invalid_target');
 
     // The kill switch reaches it like any agent.
     const { revoked } = await server.stores.revocation.suspendAgent(clientId, { actor: { kind: 'admin', id: 'test' } });
