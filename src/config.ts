@@ -38,6 +38,14 @@ const envSchema = z.object({
   AGENTAUTH_AUDIT_CHAIN_GRACE_S: z.coerce.number().int().min(1).max(3600).default(120),
   AGENTAUTH_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(0),
   AGENTAUTH_TOKEN_RECORD_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
+  // Clients that arrive by themselves (src/oauth/client-id-metadata.ts, src/oauth/dynamic-registration.ts).
+  AGENTAUTH_CIMD: z.enum(['on', 'off']).default('on'),
+  AGENTAUTH_CIMD_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false'),
+  AGENTAUTH_DYNAMIC_CLIENT_TRUST: z.enum(['any', 'allowlist']).default('any'),
+  AGENTAUTH_DCR: z.enum(['off', 'open', 'token']).default('off'),
+  AGENTAUTH_DCR_INITIAL_ACCESS_TOKEN: z.string().min(32).optional(),
+  AGENTAUTH_DCR_MAX_PER_HOUR: z.coerce.number().int().min(1).max(10_000).default(10),
+  AGENTAUTH_DCR_UNUSED_TTL_S: z.coerce.number().int().min(60).max(90 * 86400).default(86400),
   LOG_LEVEL: z.enum(logLevels).default('info'),
 });
 
@@ -85,6 +93,22 @@ export type Config = {
     /** Days records of expired tokens (and delivered security events) are kept after expiry; 0 keeps them forever. */
     tokenRecordRetentionDays: number;
   };
+  /** Clients that arrive by themselves: Client ID Metadata Documents and Dynamic Client Registration. */
+  dynamicClients: {
+    /** Accept https client_ids whose metadata document is fetched (draft-ietf-oauth-client-id-metadata-document). */
+    cimd: boolean;
+    /** Development and tests only: documents may be fetched from loopback addresses (https still required). */
+    allowLoopbackFetch: boolean;
+    /** any: every domain not denied; allowlist: only domains an admin allowed (admin API /client-domains). */
+    trust: 'any' | 'allowlist';
+    /** RFC 7591 registration: off, open (rate-limited per address, unused registrations expire), token (initial access token). */
+    dcr: 'off' | 'open' | 'token';
+    dcrInitialAccessToken: string | undefined;
+    /** Open registration: registrations one address may make per hour. */
+    dcrMaxPerHour: number;
+    /** Seconds after which a DCR registration never used is removed. */
+    dcrUnusedTtlSeconds: number;
+  };
   logLevel: (typeof logLevels)[number];
 };
 
@@ -104,6 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   if (e.AGENTAUTH_APPROVAL_WEBHOOK_URL !== undefined && e.AGENTAUTH_APPROVAL_WEBHOOK_SECRET === undefined) {
     throw new ConfigError('AGENTAUTH_APPROVAL_WEBHOOK_SECRET (at least 32 characters) is required with AGENTAUTH_APPROVAL_WEBHOOK_URL: it signs the payload');
+  }
+  if (e.AGENTAUTH_DCR === 'token' && e.AGENTAUTH_DCR_INITIAL_ACCESS_TOKEN === undefined) {
+    throw new ConfigError('AGENTAUTH_DCR=token needs AGENTAUTH_DCR_INITIAL_ACCESS_TOKEN (at least 32 characters): the initial access token registrations must present');
   }
   return {
     databaseUrl: e.DATABASE_URL,
@@ -142,6 +169,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       ? { url: e.AGENTAUTH_APPROVAL_WEBHOOK_URL, secret: e.AGENTAUTH_APPROVAL_WEBHOOK_SECRET ?? '' }
       : undefined,
     approvals: { defaultDays: Math.min(e.AGENTAUTH_APPROVAL_DEFAULT_DAYS, e.AGENTAUTH_APPROVAL_MAX_DAYS), maxDays: e.AGENTAUTH_APPROVAL_MAX_DAYS },
+    dynamicClients: {
+      cimd: e.AGENTAUTH_CIMD === 'on',
+      allowLoopbackFetch: e.AGENTAUTH_CIMD_ALLOW_LOOPBACK === 'true',
+      trust: e.AGENTAUTH_DYNAMIC_CLIENT_TRUST,
+      dcr: e.AGENTAUTH_DCR,
+      dcrInitialAccessToken: e.AGENTAUTH_DCR_INITIAL_ACCESS_TOKEN,
+      dcrMaxPerHour: e.AGENTAUTH_DCR_MAX_PER_HOUR,
+      dcrUnusedTtlSeconds: e.AGENTAUTH_DCR_UNUSED_TTL_S,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

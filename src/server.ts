@@ -19,6 +19,10 @@ import { createBackchannelApprovals } from './approvals/backchannel-approvals.js
 import { createCibaRequestStore } from './approvals/ciba-request-store.js';
 import { approvalNotifier } from './approvals/notifier.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
+import { createDynamicClientStore } from './clients/dynamic-client-store.js';
+import { clientIdMetadataDocument } from './oauth/client-id-metadata.js';
+import { dynamicClientLookup, registrationFeature, registrationGuard } from './oauth/dynamic-registration.js';
+import { canonicalResourceParameters } from './oauth/canonical-resource-parameters.js';
 import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
 import { createLoginThrottle } from './humans/login-throttle.js';
 import { createTransactions } from './db/transaction.js';
@@ -109,8 +113,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const approvals = createApprovalStore(db.prisma, { resources, config });
     const revocation = createRevocationService(db.prisma, secrets.hash);
     const recorder = createTokenRecorder(db.prisma, secrets.hash);
+    // Clients that arrive by themselves (Client ID Metadata Documents, DCR): agents without an owner.
+    const dynamicClients = createDynamicClientStore(db.prisma, { defaultTokenTtl: config.agents.defaultTokenTtl });
+    const dynamicLookup = dynamicClientLookup({ clients, store: dynamicClients, resources, config });
+    const clientIdMetadata = clientIdMetadataDocument({
+      enabled: config.dynamicClients.cimd,
+      allowLoopbackFetch: config.dynamicClients.allowLoopbackFetch,
+      trust: config.dynamicClients.trust,
+      store: dynamicClients,
+      resources,
+      defaultTokenTtl: config.agents.defaultTokenTtl,
+      log,
+    });
     const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, storeIssued: recorder.storeIssued,
       onRemove: recorder.onRemove(revocation),
+      dynamicClients: config.dynamicClients.dcr === 'off' ? { find: dynamicLookup.find } : dynamicLookup,
     });
     const issuerUrl = new URL(issuer);
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
@@ -150,6 +167,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         recordJwt: recorder.recordJwt,
         ciba: backchannel,
         grants: [{ grantType: TOKEN_EXCHANGE, handler: tokenExchange, parameters: TOKEN_EXCHANGE_PARAMETERS, repeatable: TOKEN_EXCHANGE_REPEATABLE }],
+        dynamicClients: {
+          fetch: clientIdMetadata.fetch as never,
+          features: { ...clientIdMetadata.features, ...registrationFeature(config.dynamicClients) },
+        },
         auditRefusal: refusalAuditor({ audit, agents, log }),
         log,
         ttl: {
@@ -175,9 +196,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           secrets,
           feed: createSecurityEventFeed({ prisma: db.prisma, issuer, signingKey: () => keyRing.current.signing[0]! }),
         }),
-        createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation, clients }, limits, provider: () => provider.current }),
+        createAdminApi({
+          prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation, clients, dynamicClients }, limits, provider: () => provider.current,
+        }),
       ],
       beforeProvider: [
+        canonicalResourceParameters([`${prefix}/auth`, `${prefix}/request`, `${prefix}/token`, `${prefix}/backchannel`]),
+        registrationGuard({
+          path: `${prefix}/reg`,
+          store: dynamicClients,
+          config: config.dynamicClients,
+          audit: (event) => audit.record(event),
+        }),
         jwtTokenHandles({
           issuer,
           paths: [`${prefix}/token/introspection`, `${prefix}/token/revocation`],
@@ -207,7 +237,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     cleanup.unshift(() => keyWatcher.close());
 
     const sweeper = setInterval(() => {
-      Promise.all([sweepExpiredPayloads(db.prisma), throttle.sweep()])
+      Promise.all([sweepExpiredPayloads(db.prisma), throttle.sweep(), dynamicClients.sweepUnused()])
         .then(([payloads]) => payloads > 0 && log.debug({ count: payloads }, 'swept expired oidc payloads'))
         .catch((error: unknown) => log.warn({ err: error }, 'sweeping expired rows failed'));
     }, config.sweepIntervalSeconds * 1000);

@@ -140,3 +140,8 @@ export function decodeCursor(list: string, cursor: string | undefined, valid: Re
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * An agent id: a UUID, or for an agent that arrived with a Client ID Metadata Document the document's https URL
+ * (percent-encoded as one path segment in admin paths: `/admin/v1/agents/https%3A%2F%2Fapp.example%2Fclient.json`).
+ */
+export const AGENT_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|https:\/\/[^\s#]{1,2040})$/i;

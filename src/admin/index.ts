@@ -7,6 +7,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import { z } from 'zod';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
+import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { PrismaClient } from '../db/client.js';
 import { NotFoundError } from '../errors.js';
 import type { UserStore } from '../humans/user-store.js';
@@ -18,12 +19,13 @@ import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { createAdminKeyStore } from './admin-keys.js';
 import { createAuditEventQuery } from './audit-events.js';
 import { authenticateAdmin, authorize } from './auth.js';
-import { AdminHttpError, errorBoundary, parseInput, readJsonBody, UUID } from './http.js';
+import { AdminHttpError, AGENT_ID, errorBoundary, parseInput, readJsonBody, UUID } from './http.js';
 import { createIssuedTokenQuery } from './issued-tokens.js';
 import { openApiDocument } from './openapi.js';
 import { pathMatcher, type AdminRoute } from './route.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { agentRoutes } from './routes/agents.js';
+import { clientDomainRoutes } from './routes/client-domains.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { resourceRoutes } from './routes/resources.js';
@@ -44,7 +46,15 @@ export type AdminApiDependencies = {
   prefix: string;
   prisma: PrismaClient;
   secrets: SecretHasher;
-  stores: { users: UserStore; resources: ResourceStore; agents: AgentStore; approvals: ApprovalStore; revocation: RevocationService; clients: ClientStore };
+  stores: {
+    users: UserStore;
+    resources: ResourceStore;
+    agents: AgentStore;
+    approvals: ApprovalStore;
+    revocation: RevocationService;
+    clients: ClientStore;
+    dynamicClients: DynamicClientStore;
+  };
   /** The policy's limits that are configuration (step-up lifetime, delegation depth), for the dry run. */
   limits: RequestFacts['limits'];
   /** The provider serving requests now (replaced on key rotation): it validates agents' client metadata. */
@@ -58,6 +68,7 @@ export function adminRoutes(services: AdminServices): AdminRoute[] {
     ...userRoutes(services),
     ...resourceRoutes(services),
     ...agentRoutes(services),
+    ...clientDomainRoutes(services),
     ...approvalRoutes(services),
     ...tokenRoutes(services),
     ...decisionRoutes(services),
@@ -105,10 +116,11 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
     }
     const { route, params } = found;
     authorize(admin, route.method, route.readOnly);
-    // Every id in a path is a UUID unless the route says otherwise; anything else names nothing (and must not reach
-    // a uuid column).
+    // Every id in a path is a UUID unless the route says otherwise (an agent's may be its metadata document URL);
+    // anything else names nothing (and must not reach a uuid column).
+    const defaultId = route.path.startsWith('/agents/') ? AGENT_ID : route.path.startsWith('/client-domains/') ? /^[a-z0-9.-]{1,253}$/i : UUID;
     for (const [name, value] of Object.entries(params)) {
-      if (!(route.params?.[name] ?? UUID).test(value)) throw new NotFoundError(`no record ${value}`);
+      if (!(route.params?.[name] ?? defaultId).test(value)) throw new NotFoundError(`no record ${value}`);
     }
 
     const query = parseInput(route.query ?? NO_QUERY, ctx.query, 'query');

@@ -3,6 +3,7 @@
 // request objects are strict (an unknown field is an error, not silently ignored); dates are ISO 8601 strings.
 import { z } from 'zod';
 import { AGENT_AUTH_METHODS } from '../agents/agent-store.js';
+import { AGENT_ID } from './http.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../humans/passwords.js';
 import { MAX_ACCESS_TOKEN_TTL, scopeSchema } from '../resources/resource-store.js';
 
@@ -97,26 +98,38 @@ const scopes = z
   .refine((list) => new Set(list.map((scope) => scope.name)).size === list.length, 'scope names must be unique');
 const accessTokenTtl = z.number().int().min(30).max(MAX_ACCESS_TOKEN_TTL).meta({ description: 'seconds' });
 
+const allowDynamicClients = z.boolean().meta({
+  description: 'whether clients that arrive by themselves (Client ID Metadata Documents, DCR) may be consented to at this resource; default true',
+});
+
 export const resourceSchema = z.object({
   id,
   identifier: z.string().meta({ description: 'the resource / aud URI; immutable' }),
   name: z.string(),
   scopes: z.array(z.object({ name: z.string(), description: z.string(), requires_approval: z.boolean() })),
   access_token_ttl: z.number().int(),
+  allow_dynamic_clients: allowDynamicClients,
 });
 
 export const resourceCreateSchema = z.strictObject({
   identifier: z
     .url()
     .max(2000)
-    .refine((value) => !new URL(value).hash, 'a resource identifier has no fragment (RFC 8707 §2)'),
+    .refine((value) => !new URL(value).hash, 'a resource identifier has no fragment (RFC 8707 §2)')
+    .meta({ description: 'stored in canonical form: lower-case scheme and host, no default port, no trailing / on the path' }),
   name,
   scopes: scopes.optional(),
   access_token_ttl: accessTokenTtl.optional(),
+  allow_dynamic_clients: allowDynamicClients.optional(),
 });
 
 export const resourceUpdateSchema = z
-  .strictObject({ name: name.optional(), scopes: scopes.optional(), access_token_ttl: accessTokenTtl.optional() })
+  .strictObject({
+    name: name.optional(),
+    scopes: scopes.optional(),
+    access_token_ttl: accessTokenTtl.optional(),
+    allow_dynamic_clients: allowDynamicClients.optional(),
+  })
   .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
 
 export const resourceListQuery = z.strictObject({ ...pageQuery });
@@ -143,20 +156,28 @@ const redirectUri = z
 const scopeNames = z.array(z.string().min(1).max(128)).max(200);
 const audiences = z.array(z.string().min(1).max(2000)).max(50).meta({ description: 'identifiers of registered resource servers' });
 const agentStatus = z.enum(['active', 'suspended']);
+const agentId = z.string().regex(AGENT_ID).meta({ description: 'an agent id: a UUID, or the metadata document URL of an agent that arrived by itself' });
+const agentOrigin = z.enum(['admin', 'cimd', 'dcr']).meta({
+  description: 'admin: registered by an administrator; cimd: arrived with a Client ID Metadata Document (its id is the document URL); dcr: registered itself (RFC 7591)',
+});
 
 export const agentSchema = z.object({
   id: z.string().meta({ description: 'also the OAuth client_id' }),
   name: z.string(),
   description: z.string(),
-  owner_user_id: id,
+  owner_user_id: id.nullable().meta({ description: 'null for agents that arrived by themselves (origin cimd or dcr)' }),
+  origin: agentOrigin,
   status: agentStatus,
   scopes: z.array(z.string()).meta({ description: 'the scope ceiling: no token of this agent carries a scope outside it' }),
   audiences: z.array(z.string()),
   max_token_ttl: z.number().int(),
-  token_endpoint_auth_method: z.enum(AGENT_AUTH_METHODS),
+  token_endpoint_auth_method: z.enum([...AGENT_AUTH_METHODS, 'none']).meta({ description: 'none: a public client (agents that arrived by themselves)' }),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
   redirect_uris: z.array(z.string()),
   suspended_at: nullableDate,
+  first_used_at: nullableDate.meta({ description: 'agents that arrived by themselves: first use' }),
+  last_used_at: nullableDate.meta({ description: 'agents that arrived by themselves: latest use (updated at most once a minute)' }),
+  approved_by: z.array(id).meta({ description: 'the humans who approved this agent (any approval, active or not)' }),
   created_at: date,
   updated_at: date,
 });
@@ -192,7 +213,7 @@ export const agentUpdateSchema = z
   })
   .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
 
-export const agentListQuery = z.strictObject({ ...pageQuery, owner_user_id: id.optional(), status: agentStatus.optional() });
+export const agentListQuery = z.strictObject({ ...pageQuery, owner_user_id: id.optional(), status: agentStatus.optional(), origin: agentOrigin.optional() });
 
 // ---- approvals ----
 
@@ -222,7 +243,7 @@ export const approvalCreateSchema = z.strictObject({
 
 export const approvalRevokedSchema = z.object({ revoked: z.number().int().min(0), approval: approvalSchema });
 
-export const approvalListQuery = z.strictObject({ ...pageQuery, user_id: id.optional(), agent_id: id.optional(), status: approvalStatus.optional() });
+export const approvalListQuery = z.strictObject({ ...pageQuery, user_id: id.optional(), agent_id: agentId.optional(), status: approvalStatus.optional() });
 
 // ---- issued tokens ----
 
@@ -294,7 +315,7 @@ export const revocationSchema = z
   .strictObject({
     jti: z.string().min(1).max(512).optional(),
     approval_id: id.optional(),
-    agent_id: id.optional(),
+    agent_id: agentId.optional(),
     user_id: id.optional(),
   })
   .superRefine((target, ctx) => {
@@ -341,4 +362,24 @@ export const auditListQuery = z.strictObject({
   action: z.string().max(200).optional().meta({ description: 'exact action name, e.g. agent.created' }),
   since: z.iso.datetime({ offset: true }).optional().meta({ description: 'inclusive' }),
   until: z.iso.datetime({ offset: true }).optional().meta({ description: 'exclusive' }),
+});
+
+// ---- client domains (trust policy for clients that arrive by themselves) ----
+
+export const clientDomainSchema = z.object({
+  domain: z.string().meta({ description: 'a host name; the rule covers its subdomains' }),
+  rule: z.enum(['allow', 'deny']),
+  created_at: date,
+});
+
+export const clientDomainPutSchema = z.strictObject({
+  domain: z.string().min(1).max(253),
+  rule: z.enum(['allow', 'deny']).meta({
+    description: 'deny: refuse Client ID Metadata Documents (and DCR redirect hosts) under this domain and revoke what its agents hold now; allow: admitted when AGENTAUTH_DYNAMIC_CLIENT_TRUST=allowlist',
+  }),
+});
+
+export const clientDomainWrittenSchema = clientDomainSchema.extend({
+  tokens_revoked: z.number().int().meta({ description: 'tokens of agents under a newly denied domain, revoked at once' }),
+  agents_affected: z.array(z.string()),
 });

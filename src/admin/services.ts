@@ -5,6 +5,7 @@ import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { AuditAction } from '../audit/actions.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
+import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { PrismaClient } from '../db/client.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
@@ -22,6 +23,8 @@ export type AdminServices = {
   agents: AgentStore;
   approvals: ApprovalStore;
   revocation: RevocationService;
+  /** Clients that arrive by themselves: their domain rules and agents. */
+  dynamicClients: DynamicClientStore;
   issuedTokens: IssuedTokenQuery;
   auditEvents: ReturnType<typeof createAuditEventQuery>;
   /** The policy's dry run (POST /admin/v1/decisions). */

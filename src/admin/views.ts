@@ -45,6 +45,7 @@ export function resourceView(resource: Resource): z.input<typeof resourceSchema>
     name: resource.name,
     scopes: resource.scopes.map((scope) => ({ name: scope.name, description: scope.description, requires_approval: scope.requires_approval })),
     access_token_ttl: resource.accessTokenTtl,
+    allow_dynamic_clients: resource.allowDynamicClients,
   };
 }
 
@@ -54,6 +55,7 @@ export function agentView(agent: Agent): z.input<typeof agentSchema> {
     name: agent.name,
     description: agent.description,
     owner_user_id: agent.ownerUserId,
+    origin: agent.origin,
     status: agent.status,
     scopes: agent.scopes,
     audiences: agent.audiences,
@@ -62,6 +64,9 @@ export function agentView(agent: Agent): z.input<typeof agentSchema> {
     jwks: agent.jwks as z.input<typeof agentSchema>['jwks'],
     redirect_uris: agent.redirectUris,
     suspended_at: isoOrNull(agent.suspendedAt),
+    first_used_at: isoOrNull(agent.firstUsedAt),
+    last_used_at: isoOrNull(agent.lastUsedAt),
+    approved_by: agent.approvedBy,
     created_at: iso(agent.createdAt),
     updated_at: iso(agent.updatedAt),
   };

@@ -6,28 +6,38 @@ import type { ClientMetadata } from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
-import { InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
+import { ConflictError, InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
 import type { ResourceStore } from '../resources/resource-store.js';
+import { canonicalOrSame } from '../resources/resource-identifier.js';
 import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
 import { randomUUID } from 'node:crypto';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const AGENT_AUTH_METHODS = ['private_key_jwt', 'client_secret_basic', 'client_secret_post'] as const;
 export type AgentAuthMethod = (typeof AGENT_AUTH_METHODS)[number];
+/** Agents that arrived by themselves are public clients (`none`): they prove nothing but their redirect URIs. */
 
 export type Agent = {
   id: string;
   name: string;
   description: string;
-  ownerUserId: string;
+  /** Null for agents that arrived by themselves (CIMD, DCR): they act only for humans who consent. */
+  ownerUserId: string | null;
+  /** How the agent came to be: registered by an admin, or arrived by itself (Client ID Metadata Document, DCR). */
+  origin: 'admin' | 'cimd' | 'dcr';
   status: 'active' | 'suspended';
   scopes: string[];
   audiences: string[];
   maxTokenTtl: number;
-  tokenEndpointAuthMethod: AgentAuthMethod;
+  tokenEndpointAuthMethod: AgentAuthMethod | 'none';
   jwks: { keys: unknown[] } | null;
   redirectUris: string[];
   suspendedAt: Date | null;
+  /** First and last use of a self-arriving agent (null for admin-registered ones). */
+  firstUsedAt: Date | null;
+  lastUsedAt: Date | null;
+  /** The humans who approved it (consent, CIBA or admin-provisioned), any status. */
+  approvedBy: string[];
   createdAt: Date;
   updatedAt: Date;
 };
@@ -46,7 +56,10 @@ export type NewAgent = {
 
 export type AgentChanges = Partial<Omit<NewAgent, 'ownerUserId' | 'tokenEndpointAuthMethod'>> & { ownerUserId?: string };
 
-const agentInclude = { client: { select: { metadata: true } } } as const;
+const agentInclude = {
+  client: { select: { metadata: true } },
+  approvals: { select: { userId: true }, distinct: ['userId'], orderBy: { userId: 'asc' } },
+} satisfies Prisma.AgentInclude;
 type AgentRow = Prisma.AgentGetPayload<{ include: typeof agentInclude }>;
 
 function toAgent(row: AgentRow): Agent {
@@ -56,14 +69,18 @@ function toAgent(row: AgentRow): Agent {
     name: row.name,
     description: row.description,
     ownerUserId: row.ownerUserId,
+    origin: row.origin,
     status: row.status,
     scopes: row.scopes,
     audiences: row.audiences,
     maxTokenTtl: row.maxTokenTtl,
-    tokenEndpointAuthMethod: metadata.token_endpoint_auth_method as AgentAuthMethod,
+    tokenEndpointAuthMethod: metadata.token_endpoint_auth_method as AgentAuthMethod | 'none',
     jwks: (metadata.jwks as { keys: unknown[] } | undefined) ?? null,
     redirectUris: (metadata.redirect_uris as string[] | undefined) ?? [],
     suspendedAt: row.suspendedAt,
+    firstUsedAt: row.firstUsedAt,
+    lastUsedAt: row.lastUsedAt,
+    approvedBy: row.approvals.map((approval) => approval.userId),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -137,9 +154,10 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
           name: input.name,
           description: input.description ?? '',
           scopes: input.scopes,
-          audiences: input.audiences,
+          // Stored as registered (canonical): what tokens carry as aud and policies compare with.
+          audiences: input.audiences.map(canonicalOrSame),
           maxTokenTtl: input.maxTokenTtl ?? config.agents.defaultTokenTtl,
-          owner: { connect: { id: input.ownerUserId } },
+          ...(input.ownerUserId ? { owner: { connect: { id: input.ownerUserId } } } : {}),
           client: {
             create: {
               id,
@@ -155,13 +173,25 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
       return { agent: toAgent(row), ...(clientSecret ? { clientSecret } : {}) };
     },
 
-    /** How a human is told who asks (consent, /approvals): the agent's name and description and its owner's name. */
-    async describe(id: string): Promise<{ id: string; name: string; description: string; ownerName: string } | undefined> {
+    /**
+     * How a human is told who asks (consent, /approvals): the agent's name and description, its owner's name (none
+     * for a client that arrived by itself), where it came from and where it sends the browser back to.
+     */
+    async describe(id: string): Promise<{ id: string; name: string; description: string; ownerName: string; origin: string; redirectUris: string[] } | undefined> {
       const agent = await prisma.agent.findUnique({
         where: { id },
-        select: { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } },
+        select: { id: true, name: true, description: true, origin: true, owner: { select: { displayName: true, username: true } }, client: { select: { metadata: true } } },
       });
-      return agent ? { id: agent.id, name: agent.name, description: agent.description, ownerName: agent.owner.displayName ?? agent.owner.username } : undefined;
+      if (!agent) return undefined;
+      const redirectUris = ((agent.client.metadata as { redirect_uris?: unknown }).redirect_uris ?? []) as string[];
+      return {
+        id: agent.id,
+        name: agent.name,
+        description: agent.description,
+        ownerName: agent.owner ? (agent.owner.displayName ?? agent.owner.username) : '',
+        origin: agent.origin,
+        redirectUris: redirectUris.filter((uri) => typeof uri === 'string'),
+      };
     },
 
     async get(id: string): Promise<Agent> {
@@ -170,9 +200,19 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
       return toAgent(row);
     },
 
-    async list(options: { limit: number; cursor?: string | undefined; ownerUserId?: string | undefined; status?: Agent['status'] | undefined }) {
+    async list(options: {
+      limit: number;
+      cursor?: string | undefined;
+      ownerUserId?: string | undefined;
+      status?: Agent['status'] | undefined;
+      origin?: Agent['origin'] | undefined;
+    }) {
       const rows = await prisma.agent.findMany({
-        where: { ...(options.ownerUserId ? { ownerUserId: options.ownerUserId } : {}), ...(options.status ? { status: options.status } : {}) },
+        where: {
+          ...(options.ownerUserId ? { ownerUserId: options.ownerUserId } : {}),
+          ...(options.status ? { status: options.status } : {}),
+          ...(options.origin ? { origin: options.origin } : {}),
+        },
         orderBy: { id: 'asc' },
         take: options.limit + 1,
         ...(options.cursor ? { cursor: { id: options.cursor }, skip: 1 } : {}),
@@ -184,8 +224,11 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
 
     async update(id: string, changes: AgentChanges, tx: Writer = prisma): Promise<Agent> {
       const current = await this.get(id);
+      if (current.origin !== 'admin') {
+        throw new ConflictError('this agent arrived by itself and is described by its own metadata: suspend it, or block its domain');
+      }
       const merged = { ...changes, audiences: changes.audiences ?? current.audiences, scopes: changes.scopes ?? current.scopes };
-      await validate({ ...merged, tokenEndpointAuthMethod: current.tokenEndpointAuthMethod, jwks: changes.jwks ?? current.jwks ?? undefined });
+      await validate({ ...merged, tokenEndpointAuthMethod: current.tokenEndpointAuthMethod as AgentAuthMethod, jwks: changes.jwks ?? current.jwks ?? undefined });
       const next = { ...current, ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) } as Agent;
       const row = await tx.agent.update({
         where: { id },
@@ -193,9 +236,9 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
           name: next.name,
           description: next.description,
           scopes: next.scopes,
-          audiences: next.audiences,
+          audiences: next.audiences.map(canonicalOrSame),
           maxTokenTtl: next.maxTokenTtl,
-          owner: { connect: { id: next.ownerUserId } },
+          ...(next.ownerUserId ? { owner: { connect: { id: next.ownerUserId } } } : {}),
           client: { update: { name: next.name, metadata: agentClientMetadata(next) as Prisma.InputJsonValue } },
         },
         include: agentInclude,
@@ -206,6 +249,7 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
     /** A new secret, shown once; the old one stops working with the next request. */
     async rotateSecret(id: string, tx: Writer = prisma): Promise<string> {
       const agent = await this.get(id);
+      if (agent.tokenEndpointAuthMethod === 'none') throw new ConflictError('this agent is a public client and has no secret');
       if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
         throw new InvalidInputError('this agent authenticates with private_key_jwt and has no secret', [
           { path: 'token_endpoint_auth_method', message: 'private_key_jwt' },

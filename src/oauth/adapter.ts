@@ -30,6 +30,15 @@ export type AdapterOptions = {
   hashId: (id: string) => string;
   clients: { findMetadata(clientId: string): Promise<ClientMetadata | undefined> };
   /**
+   * Clients that arrive by themselves (src/oauth/dynamic-registration.ts): `find` answers their current metadata
+   * (undefined for an https client_id, which oidc-provider then resolves as a Client ID Metadata Document), and
+   * `register` stores a Dynamic Client Registration.
+   */
+  dynamicClients?: {
+    find(clientId: string): Promise<ClientMetadata | undefined>;
+    register?(clientId: string, metadata: ClientMetadata): Promise<void>;
+  };
+  /**
    * Stores an issued token together with its record and audit event (src/tokens/token-recorder.ts), given the stored
    * (hashed) id; answers undefined for payloads that are not issued tokens.
    */
@@ -46,7 +55,7 @@ export type AdapterOptions = {
 
 export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptions): AdapterFactory {
   const { hashId } = options;
-  const clientAdapter = readOnlyClientAdapter(options.clients);
+  const clientAdapter = clientRegistryAdapter(options.clients, options.dynamicClients);
 
   class PrismaAdapter implements Adapter {
     private readonly key: (id: string) => string;
@@ -128,16 +137,19 @@ export function upsertPayload(prisma: PrismaClient | Prisma.TransactionClient, m
   });
 }
 
-/** Clients are registered through the CLI and the admin API, never by oidc-provider itself. */
-function readOnlyClientAdapter(clients: AdapterOptions['clients']): Adapter {
+/**
+ * Clients are registered through the CLI and the admin API, never by oidc-provider itself, except those that arrive
+ * by themselves (Client ID Metadata Documents, Dynamic Client Registration).
+ */
+function clientRegistryAdapter(clients: AdapterOptions['clients'], dynamic: AdapterOptions['dynamicClients']): Adapter {
   const refuse = async () => {
     throw new Error('clients are managed through the client registry, not oidc-provider');
   };
   return {
-    find: async (id) => clients.findMetadata(id),
+    find: async (id) => (dynamic ? dynamic.find(id) : clients.findMetadata(id)),
     findByUid: async () => undefined,
     findByUserCode: async () => undefined,
-    upsert: refuse,
+    upsert: dynamic?.register ? (id, payload) => dynamic.register!(id, payload as ClientMetadata) : refuse,
     consume: refuse,
     destroy: refuse,
     revokeByGrantId: async () => {},

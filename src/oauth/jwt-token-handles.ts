@@ -14,7 +14,7 @@ import type { Middleware } from 'koa';
 import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
 
 /** oidc-provider's own request body limit (lib/shared/selective_body.js). */
-const BODY_LIMIT = 56 * 1024;
+export const BODY_LIMIT = 56 * 1024;
 
 export type JwtHandleOptions = {
   issuer: string;
@@ -69,7 +69,7 @@ async function handleFor(token: string, issuer: string, keys: JWTVerifyGetKey): 
   return `unknown-${randomBytes(16).toString('base64url')}`;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+export async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -81,7 +81,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 }
 
 /** Makes the already-read request stream readable again with these bytes, as oidc-provider's body reader expects. */
-function replayBody(req: IncomingMessage, body: Buffer): void {
+export function replayBody(req: IncomingMessage, body: Buffer): void {
   const replay = Readable.from([body]);
   req.headers['content-length'] = String(body.length);
   delete req.headers['transfer-encoding'];

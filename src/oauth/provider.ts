@@ -4,7 +4,8 @@
 import Provider, { errors, type Account, type CIBAEnabledConfiguration, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
 import { JWKS_MAX_AGE_SECONDS } from '../keys/rotation-policy.js';
 import type { Logger } from '../observability/logger.js';
-import { allowanceOrThrow, targetResource, type Allowance } from '../policy/decide.js';
+import { clientTraits, type ClientLike } from '../clients/client-traits.js';
+import { allowanceOrThrow, consentEveryTime, targetResource, type Allowance } from '../policy/decide.js';
 import { PolicyRefusal } from '../policy/rules.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { actClaim, SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
@@ -43,6 +44,8 @@ export type ProviderOptions = {
   grants: Array<{ grantType: string; handler: (ctx: KoaContextWithOIDC) => Promise<void>; parameters: string[]; repeatable: string[] }>;
   /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
   auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: 'authorization' | 'backchannel_authentication' | 'token', error: { error?: string | undefined; error_description?: string | undefined; message: string; rule?: string | undefined }) => void;
+  /** Clients that arrive by themselves (src/oauth/client-id-metadata.ts): the CIMD feature and the guarded outbound fetch. */
+  dynamicClients?: { fetch: Configuration['fetch']; features: Record<string, unknown> };
   log: Logger;
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
@@ -76,7 +79,7 @@ export function createProvider(options: ProviderOptions): Provider {
     // Set by the client registry: what kind of principal a client is (app or agent), read when tokens are issued;
     // and, for a client that is a resource server's own, that resource's identifier (it may introspect its tokens).
     extraClientMetadata: {
-      properties: ['principal_kind', 'resource_server', 'ceiling_scopes', 'allowed_resources', 'max_token_ttl', 'dynamic_client'],
+      properties: ['principal_kind', 'agent_origin', 'resource_server', 'ceiling_scopes', 'allowed_resources', 'max_token_ttl'],
       validator(_ctx, key, value) {
         if (key === 'principal_kind' && value !== undefined && value !== 'app' && value !== 'agent') {
           throw new errors.InvalidClientMetadata('principal_kind must be app or agent');
@@ -101,8 +104,10 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     responseTypes: ['code'],
     pkce: { required: () => true },
+    ...(options.dynamicClients ? { fetch: options.dynamicClients.fetch } : {}),
     allowOmittingSingleRegisteredRedirectUri: false,
     features: {
+      ...options.dynamicClients?.features,
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: {
@@ -148,6 +153,8 @@ export function createProvider(options: ProviderOptions): Provider {
     // A scope the human refused on the consent page counts as answered only within the authorization it was refused
     // in (else oidc-provider would prompt again straight away); a later request for it asks the human again.
     loadExistingGrant: async (ctx) => {
+      // Some clients are asked every time (src/policy/decide.ts, consentEveryTime): no earlier answer stands in.
+      if (!ctx.oidc.result && consentEveryTime(clientTraits(ctx.oidc.client as unknown as ClientLike))) return undefined;
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session?.grantIdFor(ctx.oidc.client!.clientId);
       const grant = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       if (grant && !ctx.oidc.result) delete (grant as { rejected?: unknown }).rejected;

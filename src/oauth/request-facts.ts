@@ -5,6 +5,7 @@
 // the resource, and the approval behind the human's Grant.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ApprovalStore } from '../approvals/approval-store.js';
+import { clientTraits, type ClientLike } from '../clients/client-traits.js';
 import { CIBA_GRANT, OIDC_SCOPES } from '../clients/client-store.js';
 import type { ClientFacts, GrantKind, RequestFacts } from '../policy/facts.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
@@ -15,7 +16,6 @@ export type PolicyClientMetadata = {
   ceiling_scopes?: string[];
   allowed_resources?: string[];
   max_token_ttl?: number | null;
-  dynamic_client?: boolean;
 };
 
 export function clientFacts(client: { clientId: string }): ClientFacts {
@@ -28,7 +28,8 @@ export function clientFacts(client: { clientId: string }): ClientFacts {
     scopes: m.ceiling_scopes ?? [],
     resources: m.allowed_resources ?? [],
     maxTokenTtl: m.max_token_ttl ?? undefined,
-    dynamic: m.dynamic_client === true,
+    // Arrived by itself (CIMD, DCR): bounded by the human's consent, not by ceilings of its own.
+    dynamic: clientTraits(client as ClientLike).dynamic,
   };
 }
 

@@ -11,13 +11,27 @@ import type { AgentBlockStore } from '../approvals/agent-block-store.js';
 import type { InTransaction } from '../db/transaction.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 import { InvalidInputError } from '../errors.js';
+import { clientTraits } from '../clients/client-traits.js';
 import type { ConsentRequest } from './consent.js';
 import type { FormFields } from './form-body.js';
 import { interactionGone, PageError } from './page-error.js';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-export type AgentDescription = { id: string; name: string; description: string; ownerName: string };
+export type AgentDescription = {
+  id: string;
+  name: string;
+  description: string;
+  ownerName: string;
+  /** Presentation of clients that arrived by themselves (src/clients/client-traits.ts): shown plainly on the page. */
+  dynamic: boolean;
+  /** The host that describes the client (its metadata document's host), else undefined. */
+  clientHost: string | undefined;
+  /** Where the browser goes back to after consent. */
+  redirectHosts: string[];
+  /** Every redirect is a loopback one: any program on the human's machine could be listening there. */
+  loopbackOnly: boolean;
+};
 export type DurationChoice = { seconds: number; label: string; selected: boolean };
 export type AgentConsentChoice = { granted: Map<string, string[]>; rejected: Map<string, string[]>; seconds: number };
 
@@ -48,7 +62,18 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
   async function describeAgent(agentId: string): Promise<AgentDescription> {
     const agent = await deps.agents.describe(agentId);
     if (!agent) throw interactionGone();
-    return agent;
+    const traits = clientTraits({ redirect_uris: agent.redirectUris, agent_origin: agent.origin });
+    const hostOf = (uri: string) => URL.parse(uri)?.host;
+    return {
+      id: agent.id,
+      name: agent.name,
+      description: agent.description,
+      ownerName: agent.ownerName,
+      dynamic: traits.dynamic,
+      clientHost: agent.origin === 'cimd' ? hostOf(agent.id) : undefined,
+      redirectHosts: [...new Set(agent.redirectUris.map(hostOf).filter((host): host is string => Boolean(host)))],
+      loopbackOnly: traits.loopbackOnly,
+    };
   }
 
   /** The human may shorten the delegation, never lengthen it past the configured default. */

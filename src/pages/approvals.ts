@@ -142,7 +142,7 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
       where: { id: { in: agentIds } },
       select: { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } },
     });
-    const agentOf = new Map(agents.map((a) => [a.id, { id: a.id, name: a.name, description: a.description, ownerName: a.owner.displayName ?? a.owner.username }]));
+    const agentOf = new Map(agents.map((a) => [a.id, { id: a.id, name: a.name, description: a.description, ownerName: a.owner ? (a.owner.displayName ?? a.owner.username) : '' }]));
     const byAgent = agentIds
       .filter((id) => active.items.some((a) => a.agentId === id))
       .map((id) => ({

@@ -49,6 +49,15 @@ export function targetResource(client: ClientFacts, requested: string | undefine
   );
 }
 
+/**
+ * Whether a human is asked every time rather than an earlier answer reused: for clients that arrived by themselves
+ * (CIMD, DCR), and for public clients whose only redirects are loopback ones, where any local program could be
+ * listening.
+ */
+export function consentEveryTime(client: { dynamic: boolean; publicClient: boolean; loopbackOnly: boolean }): boolean {
+  return client.dynamic || (client.publicClient && client.loopbackOnly);
+}
+
 /** Whether the client may get tokens for this resource at all (its audiences; dynamic clients: the resource's flag). */
 function checkResource(facts: RequestFacts): ResourceFacts {
   const { client, resource } = facts;

@@ -21,7 +21,18 @@ export function protectedResourceMetadata(resource: Resource, issuer: string): R
 export function protectedResourceMetadataRoute(prefix: string, issuer: string, resources: ResourceStore): Middleware {
   const path = `${prefix}/resource-metadata`;
   return async (ctx, next) => {
-    if (ctx.path !== path || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    if (ctx.path !== path) return next();
+    // Public metadata read by browser-based clients (MCP inspectors, web agents) from other origins: open CORS, as
+    // oidc-provider does for its discovery document and JWKS.
+    if (ctx.method === 'OPTIONS') {
+      ctx.set('Access-Control-Allow-Origin', '*');
+      ctx.set('Access-Control-Allow-Methods', 'GET, HEAD');
+      ctx.set('Access-Control-Max-Age', '3600');
+      ctx.status = 204;
+      return;
+    }
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    ctx.set('Access-Control-Allow-Origin', '*');
     const identifier = ctx.query.resource;
     if (typeof identifier !== 'string' || identifier === '') {
       ctx.status = 400;

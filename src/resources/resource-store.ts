@@ -6,6 +6,7 @@ import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { ResourceFacts } from '../policy/facts.js';
+import { canonicalResourceIdentifier } from './resource-identifier.js';
 
 /** Seconds; access tokens live minutes, not hours. */
 export const MAX_ACCESS_TOKEN_TTL = 3600;
@@ -26,13 +27,17 @@ export const resourceSchema = z.object({
   identifier: z
     .string()
     .url()
-    .refine((value) => !URL.parse(value)?.hash, 'a resource identifier has no fragment (RFC 8707 §2)'),
+    .refine((value) => canonicalResourceIdentifier(value) !== undefined, 'a resource identifier has no fragment (RFC 8707 §2)')
+    // Stored in canonical form: what tokens carry as `aud`, whatever spelling registered it.
+    .transform((value) => canonicalResourceIdentifier(value)!),
   name: z.string().min(1).max(200),
   scopes: z
     .array(scopeSchema)
     .refine((scopes) => new Set(scopes.map((s) => s.name)).size === scopes.length, 'scope names must be unique')
     .default([]),
   access_token_ttl: z.number().int().min(30).max(MAX_ACCESS_TOKEN_TTL).default(DEFAULT_ACCESS_TOKEN_TTL),
+  /** Whether clients that arrive by themselves (CIMD, DCR) may be consented to here. */
+  allow_dynamic_clients: z.boolean().default(true),
 });
 
 export type ResourceScope = z.infer<typeof scopeSchema>;
@@ -44,9 +49,11 @@ export type Resource = {
   name: string;
   scopes: ResourceScope[];
   accessTokenTtl: number;
+  /** Clients that arrive by themselves (CIMD, DCR) may be consented to here. */
+  allowDynamicClients: boolean;
 };
 
-type Row = { id: string; identifier: string; name: string; scopes: Prisma.JsonValue; accessTokenTtl: number };
+type Row = { id: string; identifier: string; name: string; scopes: Prisma.JsonValue; accessTokenTtl: number; allowDynamicClients: boolean };
 
 const toResource = (row: Row): Resource => ({
   id: row.id,
@@ -54,6 +61,7 @@ const toResource = (row: Row): Resource => ({
   name: row.name,
   scopes: row.scopes as ResourceScope[],
   accessTokenTtl: row.accessTokenTtl,
+  allowDynamicClients: row.allowDynamicClients,
 });
 
 /** A resource as the policy sees it (src/policy/facts.ts). */
@@ -63,7 +71,7 @@ export function toResourceFacts(resource: Resource): ResourceFacts {
     scopes: resource.scopes.map((s) => s.name),
     approvalOnly: resource.scopes.filter((s) => s.requires_approval).map((s) => s.name),
     accessTokenTtl: resource.accessTokenTtl,
-    allowDynamicClients: (resource as Resource & { allowDynamicClients?: boolean }).allowDynamicClients ?? true,
+    allowDynamicClients: resource.allowDynamicClients,
   };
 }
 
@@ -72,7 +80,12 @@ export class ResourceExistsError extends Error {
 }
 
 /** What may change about a registered resource; its identifier never does (tokens and agents name it). */
-export type ResourceChanges = { name?: string | undefined; scopes?: ResourceScope[] | undefined; access_token_ttl?: number | undefined };
+export type ResourceChanges = {
+  name?: string | undefined;
+  scopes?: ResourceScope[] | undefined;
+  access_token_ttl?: number | undefined;
+  allow_dynamic_clients?: boolean | undefined;
+};
 
 type Writer = PrismaClient | Prisma.TransactionClient;
 
@@ -88,6 +101,7 @@ export function createResourceStore(prisma: PrismaClient) {
             name: resource.name,
             scopes: resource.scopes as Prisma.InputJsonValue,
             accessTokenTtl: resource.access_token_ttl,
+            allowDynamicClients: resource.allow_dynamic_clients,
           },
         });
         return toResource(row);
@@ -97,12 +111,23 @@ export function createResourceStore(prisma: PrismaClient) {
       }
     },
 
-    /** On the token endpoint for every resource-bound token: one plain query (see client-store findMetadata). */
+    /**
+     * On the token endpoint for every resource-bound token: one plain query (see client-store findMetadata). Any
+     * spelling of a registered identifier finds it (src/resources/resource-identifier.ts).
+     */
     async findByIdentifier(identifier: string): Promise<Resource | undefined> {
+      const canonical = canonicalResourceIdentifier(identifier);
+      if (canonical === undefined) return undefined;
       const [row] = await prisma.$queryRaw<Array<Row>>`
-        SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl"
-        FROM resource_servers WHERE identifier = ${identifier}`;
+        SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients"
+        FROM resource_servers WHERE identifier = ${canonical}`;
       return row ? toResource(row) : undefined;
+    },
+
+    /** Identifiers of the resources that clients arriving by themselves (CIMD, DCR) may be consented to. */
+    async openToDynamicClients(): Promise<string[]> {
+      const rows = await prisma.resourceServer.findMany({ where: { allowDynamicClients: true }, select: { identifier: true }, orderBy: { identifier: 'asc' } });
+      return rows.map((row) => row.identifier);
     },
 
     async list(): Promise<Resource[]> {
@@ -138,13 +163,19 @@ export function createResourceStore(prisma: PrismaClient) {
         name: changes.name ?? before.name,
         scopes: changes.scopes ?? before.scopes,
         access_token_ttl: changes.access_token_ttl ?? before.accessTokenTtl,
+        allow_dynamic_clients: changes.allow_dynamic_clients ?? before.allowDynamicClients,
       });
       const kept = new Set(next.scopes.map((scope) => scope.name));
       const removed = before.scopes.map((scope) => scope.name).filter((name) => !kept.has(name));
       if (removed.length > 0) await refuseRemovingScopesInUse(tx, before.identifier, removed);
       const row = await tx.resourceServer.update({
         where: { id },
-        data: { name: next.name, scopes: next.scopes as Prisma.InputJsonValue, accessTokenTtl: next.access_token_ttl },
+        data: {
+          name: next.name,
+          scopes: next.scopes as Prisma.InputJsonValue,
+          accessTokenTtl: next.access_token_ttl,
+          allowDynamicClients: next.allow_dynamic_clients,
+        },
       });
       return { before, after: toResource(row) };
     },

@@ -28,6 +28,7 @@ const EXPECTED = [
   'POST /agents/{id}/secret', 'POST /agents/{id}/suspend', 'POST /agents/{id}/activate',
   'POST /approvals', 'GET /approvals', 'GET /approvals/{id}', 'DELETE /approvals/{id}',
   'GET /tokens', 'GET /tokens/{jti}', 'POST /decisions', 'POST /revocations', 'GET /audit', 'GET /audit/export',
+  'GET /client-domains', 'POST /client-domains', 'DELETE /client-domains/{domain}',
 ];
 
 const operations = () =>

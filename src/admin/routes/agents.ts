@@ -3,7 +3,7 @@
 import { agentClientMetadata, type Agent } from '../../agents/agent-store.js';
 import { recordAuditEvent } from '../../audit/audit-log.js';
 import { InvalidInputError } from '../../errors.js';
-import { decodeCursor, encodeCursor, UUID } from '../http.js';
+import { AGENT_ID, decodeCursor, encodeCursor } from '../http.js';
 import { defineRoute, type AdminRoute } from '../route.js';
 import {
   agentCreatedSchema,
@@ -65,7 +65,7 @@ export function agentRoutes(s: AdminServices): AdminRoute[] {
             tx,
             adminEvent(actor, 'agent.created', {
               agentId: agent.id,
-              userId: agent.ownerUserId,
+              userId: agent.ownerUserId ?? undefined,
               details: { name: agent.name, scopes: agent.scopes, audiences: agent.audiences, token_endpoint_auth_method: agent.tokenEndpointAuthMethod },
             }),
           );
@@ -84,9 +84,10 @@ export function agentRoutes(s: AdminServices): AdminRoute[] {
       handle: async ({ query }) => {
         const page = await s.agents.list({
           limit: query.limit,
-          cursor: decodeCursor('agents', query.cursor, UUID),
+          cursor: decodeCursor('agents', query.cursor, AGENT_ID),
           ownerUserId: query.owner_user_id,
           status: query.status,
+          origin: query.origin,
         });
         return { items: page.items.map(agentView), next_cursor: encodeCursor('agents', page.nextCursor) };
       },
@@ -111,7 +112,7 @@ export function agentRoutes(s: AdminServices): AdminRoute[] {
         'A narrower ceiling or fewer audiences apply from the next token request; tokens already issued live out their (minutes-long) lifetime unless revoked. token_endpoint_auth_method cannot change.',
       body: agentUpdateSchema,
       response: agentSchema,
-      errors: [404],
+      errors: [404, 409],
       handle: async ({ params, body, actor }) => {
         const current = await s.agents.get(params.id!);
         if (body.jwks !== undefined || body.redirect_uris !== undefined || body.name !== undefined) {
@@ -138,7 +139,7 @@ export function agentRoutes(s: AdminServices): AdminRoute[] {
             tx,
           );
           const fields = Object.keys(body).filter((key) => body[key as keyof typeof body] !== undefined);
-          await recordAuditEvent(tx, adminEvent(actor, 'agent.updated', { agentId: agent.id, userId: agent.ownerUserId, details: { fields } }));
+          await recordAuditEvent(tx, adminEvent(actor, 'agent.updated', { agentId: agent.id, userId: agent.ownerUserId ?? undefined, details: { fields } }));
           return agentView(agent);
         });
       },
@@ -151,12 +152,12 @@ export function agentRoutes(s: AdminServices): AdminRoute[] {
       summary: 'Rotate the agent’s client secret: the new one is shown once, the old one stops working at once',
       status: 200,
       response: agentSecretSchema,
-      errors: [404],
+      errors: [404, 409],
       handle: ({ params, actor }) =>
         s.prisma.$transaction(async (tx) => {
           const agent = await s.agents.get(params.id!);
           const clientSecret = await s.agents.rotateSecret(agent.id, tx);
-          await recordAuditEvent(tx, adminEvent(actor, 'agent.secret_rotated', { agentId: agent.id, userId: agent.ownerUserId }));
+          await recordAuditEvent(tx, adminEvent(actor, 'agent.secret_rotated', { agentId: agent.id, userId: agent.ownerUserId ?? undefined }));
           return { id: agent.id, client_secret: clientSecret };
         }),
     }),
