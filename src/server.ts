@@ -100,8 +100,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
     const secrets = createSecretHasher(kek);
     await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log });
-    const clients = createClientStore(db.prisma, secrets);
     const resources = createResourceStore(db.prisma);
+    const clients = createClientStore(db.prisma, secrets, resources);
     const users = createUserStore(db.prisma);
     const agents = createAgentStore(db.prisma, { resources, secrets, config });
     const approvals = createApprovalStore(db.prisma, { resources, config });
@@ -189,7 +189,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           secrets,
           feed: createSecurityEventFeed({ prisma: db.prisma, issuer, signingKey: () => keyRing.current.signing[0]! }),
         }),
-        createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation }, provider: () => provider.current }),
+        createAdminApi({ prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, clients, approvals, revocation }, provider: () => provider.current }),
       ],
       beforeProvider: [
         jwtTokenHandles({

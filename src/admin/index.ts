@@ -7,6 +7,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import { z } from 'zod';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
+import type { ClientStore } from '../clients/client-store.js';
 import type { PrismaClient } from '../db/client.js';
 import { NotFoundError } from '../errors.js';
 import type { UserStore } from '../humans/user-store.js';
@@ -23,6 +24,7 @@ import { pathMatcher, type AdminRoute } from './route.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { agentRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { clientRoutes } from './routes/clients.js';
 import { auditRoutes } from './routes/audit.js';
 import { resourceRoutes } from './routes/resources.js';
 import { revocationRoutes } from './routes/revocations.js';
@@ -40,8 +42,8 @@ export type AdminApiDependencies = {
   prefix: string;
   prisma: PrismaClient;
   secrets: SecretHasher;
-  stores: { users: UserStore; resources: ResourceStore; agents: AgentStore; approvals: ApprovalStore; revocation: RevocationService };
-  /** The provider serving requests now (replaced on key rotation): it validates agents' client metadata. */
+  stores: { users: UserStore; resources: ResourceStore; agents: AgentStore; clients: ClientStore; approvals: ApprovalStore; revocation: RevocationService };
+  /** The provider serving requests now (replaced on key rotation): it validates apps' and agents' client metadata. */
   provider: () => Provider;
 };
 
@@ -52,6 +54,7 @@ export function adminRoutes(services: AdminServices): AdminRoute[] {
     ...userRoutes(services),
     ...resourceRoutes(services),
     ...agentRoutes(services),
+    ...clientRoutes(services),
     ...approvalRoutes(services),
     ...tokenRoutes(services),
     ...revocationRoutes(services),

@@ -3,6 +3,7 @@
 import type { ClientMetadata } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
+import type { ClientStore } from '../clients/client-store.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { PrismaClient } from '../db/client.js';
 import type { UserStore } from '../humans/user-store.js';
@@ -18,11 +19,13 @@ export type AdminServices = {
   users: UserStore;
   resources: ResourceStore;
   agents: AgentStore;
+  /** Apps (OAuth clients that are not agents). */
+  clients: ClientStore;
   approvals: ApprovalStore;
   revocation: RevocationService;
   issuedTokens: IssuedTokenQuery;
   auditEvents: ReturnType<typeof createAuditEventQuery>;
-  /** oidc-provider's own check of client metadata (what dynamic registration runs), for agents' OAuth side. */
+  /** oidc-provider's own check of client metadata (what dynamic registration runs), for apps and agents' OAuth side. */
   validateClientMetadata(metadata: ClientMetadata): Promise<void>;
 };
 
@@ -30,7 +33,7 @@ export type AdminServices = {
 export function adminEvent(
   actor: Revoker,
   action: string,
-  about: Pick<AuditEventInput, 'userId' | 'agentId' | 'details'> = {},
+  about: Pick<AuditEventInput, 'userId' | 'agentId' | 'clientId' | 'details'> = {},
 ): AuditEventInput {
   return { ...actor, action, outcome: 'success', ...about };
 }
