@@ -1,7 +1,7 @@
-// OAuth clients (apps and, later, agents) in PostgreSQL. The stored metadata is what oidc-provider validates and
-// uses; a generated client secret is kept only as its keyed hash and handed to oidc-provider in place of the secret,
-// where `compareClientSecret` (src/oauth/client-secrets.ts) compares against it in constant time.
-// Apps are managed here (admin API /admin/v1/clients, CLI `clients`); agents' clients are written by the agent store.
+// OAuth clients in PostgreSQL: every client is read here (findMetadata), apps are also written here (admin API
+// /admin/v1/clients, CLI `clients`); agents' clients are written by the agent store. The stored metadata is what
+// oidc-provider validates and uses; a generated client secret is kept only as its keyed hash and handed to
+// oidc-provider in place of the secret, where `compareClientSecret` compares against it in constant time.
 import { randomUUID } from 'node:crypto';
 import type { ClientMetadata } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
