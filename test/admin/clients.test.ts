@@ -252,3 +252,19 @@ it('deletes an app: its live tokens are revoked and it can no longer authenticat
   expect(events.at(-1)!.details).toMatchObject({ tokens_revoked: 2 });
   expect(JSON.stringify(events.map((event) => event.details))).not.toContain(app.client_secret);
 });
+
+it('refuses to remove a scope from a resource while an app’s ceiling still needs it', async () => {
+  const resource = await admin('POST', '/resources', {
+    identifier: 'https://ceiling.example.test',
+    name: 'Ceiling',
+    scopes: [{ name: 'c:read', description: 'read' }, { name: 'c:write', description: 'write' }],
+  });
+  expect(resource.status).toBe(201);
+  const app = await createApp({ name: 'Ceiling app', resources: ['https://ceiling.example.test'], scopes: ['c:read', 'c:write'] });
+  const refused = await admin('PATCH', `/resources/${resource.body.id}`, { scopes: [{ name: 'c:read', description: 'read' }] });
+  expect(refused.status).toBe(409);
+  expect(refused.body.message).toContain(`app ${app.id} still has c:write`);
+
+  expect((await admin('PATCH', `/clients/${app.id}`, { scopes: ['c:read'] })).status).toBe(200);
+  expect((await admin('PATCH', `/resources/${resource.body.id}`, { scopes: [{ name: 'c:read', description: 'read' }] })).status).toBe(200);
+});
