@@ -106,8 +106,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
     const secrets = createSecretHasher(kek);
     await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log });
-    const clients = createClientStore(db.prisma, secrets);
     const resources = createResourceStore(db.prisma);
+    const clients = createClientStore(db.prisma, secrets, resources);
     const users = createUserStore(db.prisma);
     const agents = createAgentStore(db.prisma, { resources, secrets, config });
     const approvals = createApprovalStore(db.prisma, { resources, config });

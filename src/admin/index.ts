@@ -8,12 +8,12 @@ import { z } from 'zod';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
+import type { ClientStore } from '../clients/client-store.js';
 import type { PrismaClient } from '../db/client.js';
 import { NotFoundError } from '../errors.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
-import type { ClientStore } from '../clients/client-store.js';
 import type { RequestFacts } from '../policy/facts.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { createAdminKeyStore } from './admin-keys.js';
@@ -27,6 +27,7 @@ import { adminKeyRoutes } from './routes/admin-keys.js';
 import { agentRoutes } from './routes/agents.js';
 import { clientDomainRoutes } from './routes/client-domains.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { clientRoutes } from './routes/clients.js';
 import { auditRoutes } from './routes/audit.js';
 import { resourceRoutes } from './routes/resources.js';
 import { revocationRoutes } from './routes/revocations.js';
@@ -69,6 +70,7 @@ export function adminRoutes(services: AdminServices): AdminRoute[] {
     ...resourceRoutes(services),
     ...agentRoutes(services),
     ...clientDomainRoutes(services),
+    ...clientRoutes(services),
     ...approvalRoutes(services),
     ...tokenRoutes(services),
     ...decisionRoutes(services),

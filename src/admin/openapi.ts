@@ -6,6 +6,7 @@ import type { AdminRoute } from './route.js';
 import {
   adminKeySchema,
   agentSchema,
+  appSchema,
   approvalSchema,
   auditEventSchema,
   errorSchema,
@@ -34,6 +35,7 @@ const ENTITIES = new Map<z.ZodType, string>([
   [userSchema, 'User'],
   [resourceSchema, 'Resource'],
   [agentSchema, 'Agent'],
+  [appSchema, 'App'],
   [approvalSchema, 'Approval'],
   [issuedTokenSchema, 'IssuedToken'],
   [auditEventSchema, 'AuditEvent'],
@@ -120,7 +122,7 @@ export function openApiDocument(routes: AdminRoute[], serverUrl: string): JsonSc
       title: 'agentauth admin API',
       version: '1',
       description:
-        'Manage admin keys, humans, resource servers, agents, approvals, issued tokens, revocations and the audit log. ' +
+        'Manage admin keys, humans, resource servers, agents, apps (OAuth clients), approvals, issued tokens, revocations and the audit log. ' +
         'Authenticate with `Authorization: Bearer <admin key>`: role `admin` reads and writes, role `auditor` reads only. ' +
         'Lists answer `{ items, next_cursor }`; pass `cursor=<next_cursor>` for the next page until it is null.',
     },

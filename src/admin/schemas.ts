@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { AGENT_AUTH_METHODS } from '../agents/agent-store.js';
 import { AGENT_ID } from './http.js';
+import { APP_GRANT_TYPES, APPLICATION_TYPES, AUTH_METHODS } from '../clients/client-store.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../humans/passwords.js';
 import { MAX_ACCESS_TOKEN_TTL, scopeSchema } from '../resources/resource-store.js';
 
@@ -214,6 +215,89 @@ export const agentUpdateSchema = z
   .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
 
 export const agentListQuery = z.strictObject({ ...pageQuery, owner_user_id: id.optional(), status: agentStatus.optional(), origin: agentOrigin.optional() });
+
+// ---- apps (OAuth clients that are not agents) ----
+
+// Native apps may use custom schemes (RFC 8252); oidc-provider checks each URI against application_type. Schemes
+// that run or read something in the browser are never a redirect target.
+const appRedirectUri = z
+  .url()
+  .max(2000)
+  .refine((value) => !new URL(value).hash, 'a redirect URI has no fragment')
+  .refine((value) => !['javascript:', 'data:', 'vbscript:', 'file:', 'blob:'].includes(new URL(value).protocol), 'not a redirect URI scheme');
+const appRedirectUris = z.array(appRedirectUri).max(20);
+const appGrantTypes = z
+  .array(z.enum(APP_GRANT_TYPES))
+  .max(APP_GRANT_TYPES.length)
+  .refine((list) => new Set(list).size === list.length, 'grant types must be unique');
+const appResources = z
+  .array(z.string().min(1).max(2000))
+  .max(50)
+  .meta({ description: 'identifiers of registered resource servers this app may get access tokens for; none: no access token for any resource (deny by default)' });
+const appScopes = scopeNames.meta({ description: 'the scope ceiling: each defined by one of resources; no token of this app carries a resource scope outside it' });
+const resourceServerField = z
+  .string()
+  .min(1)
+  .max(2000)
+  .meta({ description: "for a resource server's own client: the registered resource identifier whose tokens it may introspect" });
+const appJwks = jwks.meta({ description: "the app's public keys, for private_key_jwt" });
+
+export const appSchema = z.object({
+  id: z.string().meta({ description: 'the OAuth client_id' }),
+  client_id: z.string(),
+  name: z.string(),
+  redirect_uris: z.array(z.string()),
+  post_logout_redirect_uris: z.array(z.string()),
+  grant_types: z.array(z.string()),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS),
+  application_type: z.enum(APPLICATION_TYPES),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
+  resources: z.array(z.string()),
+  scopes: z.array(z.string()),
+  resource_server: z.string().nullable(),
+  dpop_bound_access_tokens: z.boolean(),
+  created_at: date,
+  updated_at: date,
+});
+
+export const appCreatedSchema = appSchema.extend({
+  client_secret: z.string().optional().meta({ description: 'for client_secret_basic / client_secret_post: shown once' }),
+});
+
+export const appSecretSchema = z.object({ id: z.string(), client_secret: z.string().meta({ description: 'the new secret, shown once' }) });
+
+export const appCreateSchema = z.strictObject({
+  name,
+  redirect_uris: appRedirectUris.optional().meta({ description: 'needed for authorization_code' }),
+  post_logout_redirect_uris: appRedirectUris.optional(),
+  grant_types: appGrantTypes
+    .optional()
+    .meta({ description: 'default: authorization_code and refresh_token when redirect_uris are given, else client_credentials' }),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS).optional().meta({ description: 'default client_secret_basic; none: a public client (code flow with PKCE only)' }),
+  jwks: appJwks.optional(),
+  application_type: z.enum(APPLICATION_TYPES).optional().meta({ description: 'default web; native: custom-scheme and loopback redirect URIs (RFC 8252)' }),
+  resources: appResources.optional(),
+  scopes: appScopes.optional(),
+  resource_server: resourceServerField.optional(),
+  dpop_bound_access_tokens: z.boolean().optional().meta({ description: 'its access tokens must be DPoP-bound (RFC 9449)' }),
+});
+
+export const appUpdateSchema = z
+  .strictObject({
+    name: name.optional(),
+    redirect_uris: appRedirectUris.optional(),
+    post_logout_redirect_uris: appRedirectUris.optional(),
+    grant_types: appGrantTypes.optional(),
+    jwks: appJwks.optional(),
+    application_type: z.enum(APPLICATION_TYPES).optional(),
+    resources: appResources.optional(),
+    scopes: appScopes.optional(),
+    resource_server: resourceServerField.nullable().optional().meta({ description: 'null: no longer a resource server\'s client' }),
+    dpop_bound_access_tokens: z.boolean().optional(),
+  })
+  .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
+
+export const appListQuery = z.strictObject({ ...pageQuery });
 
 // ---- approvals ----
 

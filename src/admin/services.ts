@@ -4,6 +4,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { AuditAction } from '../audit/actions.js';
+import type { ClientStore } from '../clients/client-store.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { PrismaClient } from '../db/client.js';
@@ -21,6 +22,8 @@ export type AdminServices = {
   users: UserStore;
   resources: ResourceStore;
   agents: AgentStore;
+  /** Apps (OAuth clients that are not agents). */
+  clients: ClientStore;
   approvals: ApprovalStore;
   revocation: RevocationService;
   /** Clients that arrive by themselves: their domain rules and agents. */
@@ -29,7 +32,7 @@ export type AdminServices = {
   auditEvents: ReturnType<typeof createAuditEventQuery>;
   /** The policy's dry run (POST /admin/v1/decisions). */
   decisions: DecisionDryRun;
-  /** oidc-provider's own check of client metadata (what dynamic registration runs), for agents' OAuth side. */
+  /** oidc-provider's own check of client metadata (what dynamic registration runs), for apps' and agents' OAuth side. */
   validateClientMetadata(metadata: ClientMetadata): Promise<void>;
 };
 
@@ -37,7 +40,7 @@ export type AdminServices = {
 export function adminEvent(
   actor: Revoker,
   action: AuditAction,
-  about: Pick<AuditEventInput, 'userId' | 'agentId' | 'details'> = {},
+  about: Pick<AuditEventInput, 'userId' | 'agentId' | 'clientId' | 'details'> = {},
 ): AuditEventInput {
   return { ...actor, action, outcome: 'success', ...about };
 }

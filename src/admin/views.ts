@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import type { Agent } from '../agents/agent-store.js';
 import { approvalState, type Approval } from '../approvals/approval-store.js';
+import type { App } from '../clients/client-store.js';
 import type { User } from '../humans/user-store.js';
 import type { Resource } from '../resources/resource-store.js';
 import type { AdminKey } from './admin-keys.js';
@@ -11,6 +12,7 @@ import type { IssuedTokenRecord } from './issued-tokens.js';
 import type {
   adminKeySchema,
   agentSchema,
+  appSchema,
   approvalSchema,
   auditEventSchema,
   issuedTokenDetailSchema,
@@ -69,6 +71,26 @@ export function agentView(agent: Agent): z.input<typeof agentSchema> {
     approved_by: agent.approvedBy,
     created_at: iso(agent.createdAt),
     updated_at: iso(agent.updatedAt),
+  };
+}
+
+export function appView(app: App): z.input<typeof appSchema> {
+  return {
+    id: app.id,
+    client_id: app.id,
+    name: app.name,
+    redirect_uris: app.redirectUris,
+    post_logout_redirect_uris: app.postLogoutRedirectUris,
+    grant_types: app.grantTypes,
+    token_endpoint_auth_method: app.authMethod,
+    application_type: app.applicationType,
+    jwks: app.jwks as z.input<typeof appSchema>['jwks'],
+    resources: app.resources,
+    scopes: app.scopes,
+    resource_server: app.resourceServer,
+    dpop_bound_access_tokens: app.dpopBoundAccessTokens,
+    created_at: iso(app.createdAt),
+    updated_at: iso(app.updatedAt),
   };
 }
 

@@ -7,7 +7,9 @@ import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
-import type { ResourceStore } from '../resources/resource-store.js';
+import { OIDC_SCOPES } from '../clients/client-store.js';
+import { ceilingProblems } from '../policy/decide.js';
+import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 import { canonicalOrSame } from '../resources/resource-identifier.js';
 import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
 import { randomUUID } from 'node:crypto';
@@ -115,17 +117,11 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
       else if (owner.status !== 'active') problems.push({ path: 'owner_user_id', message: 'the owner is disabled' });
     }
     if (agent.audiences !== undefined) {
-      const defined = new Set<string>();
-      for (const [i, identifier] of agent.audiences.entries()) {
+      const registered = await Promise.all(agent.audiences.map(async (identifier) => {
         const resource = await resources.findByIdentifier(identifier);
-        if (!resource) problems.push({ path: `audiences.${i}`, message: `${identifier} is not a registered resource server` });
-        else for (const scope of resource.scopes) defined.add(scope.name);
-      }
-      for (const [i, scope] of (agent.scopes ?? []).entries()) {
-        if (!defined.has(scope) && !['openid', 'offline_access', 'profile'].includes(scope)) {
-          problems.push({ path: `scopes.${i}`, message: `${scope} is not defined by any of the agent's audiences` });
-        }
-      }
+        return { identifier, facts: resource ? toResourceFacts(resource) : undefined };
+      }));
+      problems.push(...ceilingProblems(registered, agent.scopes ?? [], { field: 'audiences', exempt: OIDC_SCOPES }));
     }
     if (agent.maxTokenTtl !== undefined && (agent.maxTokenTtl < 30 || agent.maxTokenTtl > config.agents.maxTokenTtl)) {
       problems.push({ path: 'max_token_ttl', message: `must be between 30 and ${config.agents.maxTokenTtl} seconds` });

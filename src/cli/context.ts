@@ -1,6 +1,7 @@
 // What every CLI command gets: the configuration, a logger on stderr, and the database (the configured server, or
 // the embedded one: shared with a running `npm start`, else started for the command and stopped after it).
 import type { Config } from '../config.js';
+import type { Revoker } from '../revocation/revocation-service.js';
 import { connectDatabase, type Database } from '../db/client.js';
 import { startEmbeddedDatabase } from '../db/embedded.js';
 import { applyMigrations } from '../db/migrate.js';
@@ -17,6 +18,12 @@ export type CliContext = {
   /** Output for the person at the terminal (stdout); secrets shown once go here, never to the log. */
   print(line: string): void;
 };
+
+/**
+ * Who acts, in the audit log, when the CLI writes: an administrator with database access (no admin key is involved),
+ * recorded like the admin API's actor so that `actor_type=admin` finds both.
+ */
+export const CLI_ACTOR: Revoker = { actor: { kind: 'admin', id: 'cli' } };
 
 export class UsageError extends Error {
   override name = 'UsageError';

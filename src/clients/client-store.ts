@@ -1,10 +1,14 @@
-// OAuth clients (apps and, later, agents) in PostgreSQL. The stored metadata is what oidc-provider validates and
-// uses; a generated client secret is kept only as its keyed hash and handed to oidc-provider in place of the secret,
-// where `compareClientSecret` (src/oauth/client-secrets.ts) compares against it in constant time.
+// OAuth clients in PostgreSQL: every client is read here (findMetadata), apps are also written here (admin API
+// /admin/v1/clients, CLI `clients`); agents' clients are written by the agent store. The stored metadata is what
+// oidc-provider validates and uses; a generated client secret is kept only as its keyed hash and handed to
+// oidc-provider in place of the secret, where `compareClientSecret` compares against it in constant time.
 import { randomUUID } from 'node:crypto';
 import type { ClientMetadata } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
+import { InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
+import { ceilingProblems } from '../policy/decide.js';
+import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
 
 /** Scopes of OpenID Connect itself, which every client may ask for alongside resource scopes. */
@@ -16,6 +20,20 @@ export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
 export const KEY_AUTH_METHODS = ['private_key_jwt'] as const;
 export const AUTH_METHODS = [...SECRET_AUTH_METHODS, ...KEY_AUTH_METHODS, 'none'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
+/** The grants an app may be given (agents get token exchange and CIBA through the agent store). */
+export const APP_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type AppGrantType = (typeof APP_GRANT_TYPES)[number];
+export const APPLICATION_TYPES = ['web', 'native'] as const;
+export type ApplicationType = (typeof APPLICATION_TYPES)[number];
+
+/**
+ * Grant types when none are named: an app with redirect URIs signs humans in (code flow, with refresh); one without
+ * acts for itself (client credentials), which also suits a resource server's introspection client: its empty
+ * ceilings mint nothing.
+ */
+export function defaultGrantTypes(redirectUris: string[]): AppGrantType[] {
+  return redirectUris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials'];
+}
 
 export type NewApp = {
   name: string;
@@ -23,15 +41,95 @@ export type NewApp = {
   postLogoutRedirectUris?: string[];
   grantTypes: string[];
   authMethod: AuthMethod;
-  jwks?: { keys: unknown[] };
+  /** OpenID Connect's `application_type`: `native` allows custom-scheme and loopback redirect URIs. Default web. */
+  applicationType?: ApplicationType | undefined;
+  jwks?: { keys: unknown[] } | undefined;
   /** The app's scope ceiling at its resources; none: no resource scope at all (deny by default). */
   scopes?: string[];
   /** Resource identifiers the app may get access tokens for; none: no access token for any resource. */
   resources?: string[];
   dpopBoundAccessTokens?: boolean;
   /** For a resource server's own client: the resource identifier whose tokens it may introspect. */
-  resourceServer?: string;
+  resourceServer?: string | undefined;
 };
+
+/** An app as the admin API and CLI show it (never its secret or the secret's hash). */
+export type App = {
+  id: string;
+  name: string;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  grantTypes: string[];
+  authMethod: AuthMethod;
+  applicationType: ApplicationType;
+  jwks: { keys: unknown[] } | null;
+  scopes: string[];
+  resources: string[];
+  resourceServer: string | null;
+  dpopBoundAccessTokens: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+/** What may change on an app; the authentication method may not (a new one would need a new secret or keys). */
+export type AppChanges = Partial<Omit<NewApp, 'authMethod' | 'resourceServer'>> & { resourceServer?: string | null | undefined };
+
+/** The OAuth client metadata of an app (without secrets), as oidc-provider validates and uses it. */
+export function appClientMetadata(clientId: string, app: NewApp): ClientMetadata {
+  return {
+    client_id: clientId,
+    client_name: app.name,
+    principal_kind: 'app',
+    application_type: app.applicationType ?? 'web',
+    redirect_uris: app.redirectUris,
+    post_logout_redirect_uris: app.postLogoutRedirectUris ?? [],
+    grant_types: app.grantTypes,
+    response_types: app.grantTypes.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: app.authMethod,
+    ...(app.jwks ? { jwks: app.jwks as ClientMetadata['jwks'] } : {}),
+    ...(app.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
+    ...(app.resourceServer ? { resource_server: app.resourceServer } : {}),
+  };
+}
+
+type AppRow = { id: string; name: string; metadata: Prisma.JsonValue; scopes: string[]; resources: string[]; createdAt: Date; updatedAt: Date };
+const appSelect = { id: true, name: true, metadata: true, scopes: true, resources: true, createdAt: true, updatedAt: true } as const;
+
+function toApp(row: AppRow): App {
+  const m = row.metadata as ClientMetadata & { resource_server?: string };
+  return {
+    id: row.id,
+    name: row.name,
+    redirectUris: (m.redirect_uris as string[] | undefined) ?? [],
+    postLogoutRedirectUris: (m.post_logout_redirect_uris as string[] | undefined) ?? [],
+    grantTypes: (m.grant_types as string[] | undefined) ?? [],
+    authMethod: (m.token_endpoint_auth_method as AuthMethod | undefined) ?? 'client_secret_basic',
+    applicationType: m.application_type === 'native' ? 'native' : 'web',
+    jwks: (m.jwks as { keys: unknown[] } | undefined) ?? null,
+    scopes: row.scopes,
+    resources: row.resources,
+    resourceServer: m.resource_server ?? null,
+    dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+const asNewApp = (app: App): NewApp => ({
+  name: app.name,
+  redirectUris: app.redirectUris,
+  postLogoutRedirectUris: app.postLogoutRedirectUris,
+  grantTypes: app.grantTypes,
+  authMethod: app.authMethod,
+  applicationType: app.applicationType,
+  jwks: app.jwks ?? undefined,
+  scopes: app.scopes,
+  resources: app.resources,
+  dpopBoundAccessTokens: app.dpopBoundAccessTokens,
+  resourceServer: app.resourceServer ?? undefined,
+});
+
+type Writer = PrismaClient | Prisma.TransactionClient;
 
 type ClientRow = {
   metadata: unknown;
@@ -48,36 +146,122 @@ export type CreatedClient = { clientId: string; clientSecret?: string };
 
 const usesSecret = (method: string) => (SECRET_AUTH_METHODS as readonly string[]).includes(method);
 
-export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
+export function createClientStore(prisma: PrismaClient, secrets: SecretHasher, resources: ResourceStore) {
+  /**
+   * Checks what an app refers to: its allowed resources and ceiling (the policy's rule, src/policy/decide.ts), the
+   * resource it introspects for, and the keys private_key_jwt needs. Problems name the admin API's fields.
+   */
+  async function validateApp(app: NewApp): Promise<void> {
+    const problems: ErrorDetail[] = [];
+    const allowed = [...new Set(app.resources ?? [])];
+    const registered = await Promise.all(allowed.map(async (identifier) => {
+      const resource = await resources.findByIdentifier(identifier);
+      return { identifier, facts: resource ? toResourceFacts(resource) : undefined };
+    }));
+    problems.push(...ceilingProblems(registered, app.scopes ?? [], { field: 'resources', exempt: OIDC_SCOPES }));
+    if (app.resourceServer !== undefined) {
+      if (!(await resources.findByIdentifier(app.resourceServer))) {
+        problems.push({ path: 'resource_server', message: `${app.resourceServer} is not a registered resource server` });
+      } else if (app.authMethod === 'none') {
+        problems.push({ path: 'resource_server', message: 'a resource server\'s client must authenticate to introspect: choose a token_endpoint_auth_method other than none' });
+      }
+    }
+    if (app.authMethod === 'private_key_jwt' && !app.jwks?.keys.length) {
+      problems.push({ path: 'jwks', message: 'private_key_jwt needs the app\'s public keys (a JWKS)' });
+    }
+    if (app.grantTypes.includes('authorization_code') && app.redirectUris.length === 0) {
+      problems.push({ path: 'redirect_uris', message: 'authorization_code needs at least one redirect URI' });
+    }
+    if (app.grantTypes.includes('refresh_token') && !app.grantTypes.includes('authorization_code')) {
+      problems.push({ path: 'grant_types', message: 'refresh_token comes with authorization_code' });
+    }
+    if (app.grantTypes.includes('client_credentials') && app.authMethod === 'none') {
+      problems.push({ path: 'grant_types', message: 'client_credentials needs a client that authenticates (not none)' });
+    }
+    if (problems.length > 0) throw new InvalidInputError('the app is not valid', problems);
+  }
+
+  async function getApp(clientId: string, reader: Writer = prisma): Promise<App> {
+    const row = await reader.client.findFirst({ where: { id: clientId, kind: 'app' }, select: appSelect });
+    // Agents are clients too, but managed as agents: under this name they do not exist.
+    if (!row) throw new NotFoundError(`no app ${clientId}`);
+    return toApp(row);
+  }
+
+  /** Replaces the secret; the old one stops working with the next request. Returns the new secret, once. */
+  async function rotateSecret(clientId: string, tx: Writer = prisma): Promise<string> {
+    const clientSecret = generateSecret('aa_cs');
+    await tx.client.update({ where: { id: clientId }, data: { secretHash: secrets.hash(clientSecret) } });
+    return clientSecret;
+  }
+
   return {
-    async createApp(app: NewApp): Promise<CreatedClient> {
+    validateApp,
+    getApp,
+
+    /**
+     * Stores an app as given; callers that take outside input run `validateApp` first (the admin API, the CLI).
+     * `tx` lets callers commit it together with their own writes (its audit event).
+     */
+    async createApp(app: NewApp, tx: Writer = prisma): Promise<CreatedClient> {
       const clientId = randomUUID();
       const clientSecret = usesSecret(app.authMethod) ? generateSecret('aa_cs') : undefined;
-      const metadata: ClientMetadata = {
-        client_id: clientId,
-        client_name: app.name,
-        principal_kind: 'app',
-        redirect_uris: app.redirectUris,
-        post_logout_redirect_uris: app.postLogoutRedirectUris ?? [],
-        grant_types: app.grantTypes,
-        response_types: app.grantTypes.includes('authorization_code') ? ['code'] : [],
-        token_endpoint_auth_method: app.authMethod,
-        ...(app.jwks ? { jwks: app.jwks as ClientMetadata['jwks'] } : {}),
-        ...(app.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
-        ...(app.resourceServer ? { resource_server: app.resourceServer } : {}),
-      };
-      await prisma.client.create({
+      await tx.client.create({
         data: {
           id: clientId,
           kind: 'app',
           name: app.name,
-          metadata: metadata as Prisma.InputJsonValue,
+          metadata: appClientMetadata(clientId, app) as Prisma.InputJsonValue,
           secretHash: clientSecret ? secrets.hash(clientSecret) : null,
           scopes: [...new Set(app.scopes ?? [])],
           resources: [...new Set(app.resources ?? [])],
         },
       });
       return { clientId, ...(clientSecret ? { clientSecret } : {}) };
+    },
+
+    /** A page of apps by id; `cursor` is the id of the last app of the previous page. */
+    async listApps(options: { limit: number; cursor?: string | undefined }): Promise<{ items: App[]; nextCursor: string | null }> {
+      const rows = await prisma.client.findMany({
+        where: { kind: 'app' },
+        orderBy: { id: 'asc' },
+        take: options.limit + 1,
+        ...(options.cursor ? { cursor: { id: options.cursor }, skip: 1 } : {}),
+        select: appSelect,
+      });
+      const items = rows.slice(0, options.limit).map(toApp);
+      return { items, nextCursor: rows.length > options.limit ? items.at(-1)!.id : null };
+    },
+
+    /** The app after `changes`, checked as a whole, without saving: what the caller validates before `updateApp`. */
+    async changedApp(clientId: string, changes: AppChanges): Promise<{ current: App; next: NewApp }> {
+      const current = await getApp(clientId);
+      const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) as AppChanges;
+      const { resourceServer, ...rest } = given;
+      const next: NewApp = { ...asNewApp(current), ...(rest as Partial<NewApp>) };
+      if (resourceServer !== undefined) next.resourceServer = resourceServer ?? undefined;
+      return { current, next };
+    },
+
+    /** Saves an app changed by `changedApp` (and validated); a narrower ceiling applies from the next request. */
+    async updateApp(clientId: string, next: NewApp, tx: Writer = prisma): Promise<App> {
+      const row = await tx.client.update({
+        where: { id: clientId, kind: 'app' },
+        data: {
+          name: next.name,
+          metadata: appClientMetadata(clientId, next) as Prisma.InputJsonValue,
+          scopes: [...new Set(next.scopes ?? [])],
+          resources: [...new Set(next.resources ?? [])],
+        },
+        select: appSelect,
+      });
+      return toApp(row);
+    },
+
+    /** Removes an app; its tokens and grants are the revocation service's (it calls this in its transaction). */
+    async deleteApp(clientId: string, tx: Writer = prisma): Promise<void> {
+      const { count } = await tx.client.deleteMany({ where: { id: clientId, kind: 'app' } });
+      if (count === 0) throw new NotFoundError(`no app ${clientId}`);
     },
 
     /**
@@ -111,11 +295,17 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher) {
       return row.secret_hash ? { ...metadata, client_secret: row.secret_hash } : metadata;
     },
 
-    /** Replaces the secret; the old one stops working with the next request. Returns the new secret, once. */
-    async rotateSecret(clientId: string): Promise<string> {
-      const clientSecret = generateSecret('aa_cs');
-      await prisma.client.update({ where: { id: clientId }, data: { secretHash: secrets.hash(clientSecret) } });
-      return clientSecret;
+    rotateSecret,
+
+    /** An app's new secret, shown once; an app that authenticates without a secret has none to rotate. */
+    async rotateAppSecret(clientId: string, tx: Writer = prisma): Promise<string> {
+      const app = await getApp(clientId, tx);
+      if (!usesSecret(app.authMethod)) {
+        throw new InvalidInputError(`this app authenticates with ${app.authMethod} and has no secret`, [
+          { path: 'token_endpoint_auth_method', message: app.authMethod },
+        ]);
+      }
+      return rotateSecret(clientId, tx);
     },
   };
 }

@@ -123,7 +123,14 @@ export async function ensureKeys(prisma: PrismaClient, kek: Buffer, now?: Date):
  * Rotates signing and cookie keys and deletes retired keys whose retention ended; running servers are notified at
  * commit. `now` defaults to the database clock, so hosts with skewed clocks agree on retention.
  */
-export async function rotateKeys(prisma: PrismaClient, kek: Buffer, policy: RotationPolicy, now?: Date): Promise<RotationResult> {
+/** `record` runs in the rotation's transaction (the CLI writes its audit event there), so both commit or neither. */
+export async function rotateKeys(
+  prisma: PrismaClient,
+  kek: Buffer,
+  policy: RotationPolicy,
+  now?: Date,
+  record?: (tx: Prisma.TransactionClient, result: RotationResult) => Promise<void>,
+): Promise<RotationResult> {
   return prisma.$transaction(async (tx) => {
     await lock(tx);
     await proveKek(tx, kek);
@@ -147,7 +154,9 @@ export async function rotateKeys(prisma: PrismaClient, kek: Buffer, policy: Rota
 
     const pruned = await prune(tx, at);
     await notify(tx);
-    return { current: next.kid, next: created, retired: retired?.kid, signingRetireAfter, cookieRetireAfter, pruned };
+    const result = { current: next.kid, next: created, retired: retired?.kid, signingRetireAfter, cookieRetireAfter, pruned };
+    await record?.(tx, result);
+    return result;
   }, LOCKED_TX);
 }
 

@@ -308,3 +308,25 @@ export function standingApprovalProblems(
   });
   return problems;
 }
+
+/**
+ * Whether a client's ceilings can be kept (admin API, CLI; apps and agents alike): every allowed resource is
+ * registered and every ceiling scope is defined by one of them. `field` names the resource list in the caller's
+ * input (agents call it `audiences`); scopes in `exempt` (OpenID Connect's) belong to no resource.
+ */
+export function ceilingProblems(
+  resources: Array<{ identifier: string; facts: ResourceFacts | undefined }>,
+  scopes: string[],
+  options: { field: string; exempt?: readonly string[] },
+): Array<{ path: string; message: string }> {
+  const problems: Array<{ path: string; message: string }> = [];
+  const defined = new Set<string>(options.exempt ?? []);
+  resources.forEach(({ identifier, facts }, i) => {
+    if (!facts) problems.push({ path: `${options.field}.${i}`, message: `${identifier} is not a registered resource server` });
+    else facts.scopes.forEach((s) => defined.add(s));
+  });
+  scopes.forEach((scope, i) => {
+    if (!defined.has(scope)) problems.push({ path: `scopes.${i}`, message: `${scope} is not defined by any of the ${options.field} (${resources.map((r) => r.identifier).join(', ') || 'none named'})` });
+  });
+  return problems;
+}

@@ -152,8 +152,8 @@ export function createResourceStore(prisma: PrismaClient) {
     },
 
     /**
-     * Changes name, scopes or token lifetime. A scope may not be removed while an agent's ceiling still needs it (no
-     * other audience of that agent defines it): the agent would be left with a scope nothing grants.
+     * Changes name, scopes or token lifetime. A scope may not be removed while an agent's or app's ceiling still needs
+     * it (no other allowed resource of theirs defines it): they would be left with a scope nothing grants.
      */
     async update(id: string, changes: ResourceChanges, tx: Writer = prisma): Promise<{ before: Resource; after: Resource }> {
       const before = await this.findById(id);
@@ -185,10 +185,15 @@ export function createResourceStore(prisma: PrismaClient) {
 export type ResourceStore = ReturnType<typeof createResourceStore>;
 
 async function refuseRemovingScopesInUse(tx: Writer, identifier: string, removed: string[]): Promise<void> {
-  const agents = await tx.agent.findMany({
-    where: { audiences: { has: identifier }, scopes: { hasSome: removed } },
-    select: { id: true, scopes: true, audiences: true },
-  });
+  // Agents' ceilings live in `agents`, apps' in `clients` (as `resources`): the same question of both.
+  const [agentRows, appRows] = await Promise.all([
+    tx.agent.findMany({ where: { audiences: { has: identifier }, scopes: { hasSome: removed } }, select: { id: true, scopes: true, audiences: true } }),
+    tx.client.findMany({ where: { kind: 'app', resources: { has: identifier }, scopes: { hasSome: removed } }, select: { id: true, scopes: true, resources: true } }),
+  ]);
+  const agents = [
+    ...agentRows.map((agent) => ({ ...agent, kind: 'agent' })),
+    ...appRows.map((app) => ({ id: app.id, scopes: app.scopes, audiences: app.resources, kind: 'app' })),
+  ];
   if (agents.length === 0) return;
   const others = await tx.resourceServer.findMany({
     where: { identifier: { in: [...new Set(agents.flatMap((agent) => agent.audiences))].filter((other) => other !== identifier) } },
@@ -200,7 +205,7 @@ async function refuseRemovingScopesInUse(tx: Writer, identifier: string, removed
       (scope) => agent.scopes.includes(scope) && !agent.audiences.some((audience) => definedBy.get(audience)?.has(scope)),
     );
     if (stranded.length > 0) {
-      throw new ConflictError(`agent ${agent.id} still has ${stranded.join(', ')} in its scope ceiling: narrow the agent first`);
+      throw new ConflictError(`${agent.kind} ${agent.id} still has ${stranded.join(', ')} in its scope ceiling: narrow the ${agent.kind} first`);
     }
   }
 }

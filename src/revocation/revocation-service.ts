@@ -73,9 +73,9 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
    */
   const agentTokens = (agentId: string) => Prisma.sql`(client_id = ${agentId} OR audience = ${agentId} OR ${chainHas(agentId)})`;
 
-  async function audit(tx: Tx, revoker: Revoker, action: AuditAction, details: Record<string, unknown>, ids: { userId?: string; agentId?: string }) {
+  async function audit(tx: Tx, revoker: Revoker, action: AuditAction, details: Record<string, unknown>, ids: { userId?: string; agentId?: string; clientId?: string }) {
     await tx.auditEvent.create({
-      data: auditData({ ...revoker, action, outcome: 'success', userId: ids.userId, agentId: ids.agentId, details }),
+      data: auditData({ ...revoker, action, outcome: 'success', userId: ids.userId, agentId: ids.agentId, clientId: ids.clientId, details }),
       select: { seq: true },
     });
   }
@@ -158,6 +158,21 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
         return { revoked };
       });
       return result;
+    },
+
+    /**
+     * An app deleted for good: its grants (and the codes and refresh tokens under them) and every live token issued
+     * to it go in the same transaction as `remove`, which deletes the app itself. Audited as `client.deleted`.
+     */
+    async removeClient(clientId: string, revoker: Revoker, remove: (tx: Tx) => Promise<void>): Promise<{ revoked: number }> {
+      return prisma.$transaction(async (tx) => {
+        const grants = await grantsOf(tx, { clientId });
+        await destroyGrants(tx, grants);
+        const revoked = await revokeTokens(tx, Prisma.sql`client_id = ${clientId}`, 'client deleted', revoker);
+        await remove(tx);
+        await audit(tx, revoker, 'client.deleted', { tokens_revoked: revoked, grants_destroyed: grants.length }, { clientId });
+        return { revoked };
+      });
     },
 
     /** Lifts the kill switch. No approval comes back: the human approves again. */

@@ -26,6 +26,7 @@ const EXPECTED = [
   'POST /resources', 'GET /resources', 'GET /resources/{id}', 'PATCH /resources/{id}',
   'POST /agents', 'GET /agents', 'GET /agents/{id}', 'PATCH /agents/{id}',
   'POST /agents/{id}/secret', 'POST /agents/{id}/suspend', 'POST /agents/{id}/activate',
+  'POST /clients', 'GET /clients', 'GET /clients/{id}', 'PATCH /clients/{id}', 'DELETE /clients/{id}', 'POST /clients/{id}/secret',
   'POST /approvals', 'GET /approvals', 'GET /approvals/{id}', 'DELETE /approvals/{id}',
   'GET /tokens', 'GET /tokens/{jti}', 'POST /decisions', 'POST /revocations', 'GET /audit', 'GET /audit/export',
   'GET /client-domains', 'POST /client-domains', 'DELETE /client-domains/{domain}',
@@ -141,6 +142,7 @@ it('describes what the API really answers', async () => {
   const approval = await approve(admin, user.id, agent.id, ['files:read']);
   await agentToken(server, agent);
   const resource = (await admin('GET', '/resources')).body.items[0];
+  const app = (await admin('POST', '/clients', { name: 'Documented app', resources: [API], scopes: ['files:read'] })).body;
   const calls: Array<[string, string, string, unknown?]> = [
     ['GET /users', 'GET', '/users'],
     ['GET /users/{id}', 'GET', `/users/${user.id}`],
@@ -157,6 +159,12 @@ it('describes what the API really answers', async () => {
     ['POST /agents/{id}/activate', 'POST', `/agents/${agent.id}/activate`],
     ['DELETE /approvals/{id}', 'DELETE', `/approvals/${approval.id}`],
     ['POST /revocations', 'POST', '/revocations', { agent_id: agent.id }],
+    ['POST /clients', 'POST', '/clients', { name: 'Doc app', redirect_uris: ['https://app.example.test/cb'], resources: [API], scopes: ['files:read'] }],
+    ['GET /clients', 'GET', '/clients'],
+    ['GET /clients/{id}', 'GET', `/clients/${app.id}`],
+    ['PATCH /clients/{id}', 'PATCH', `/clients/${app.id}`, { resource_server: API }],
+    ['POST /clients/{id}/secret', 'POST', `/clients/${app.id}/secret`],
+    ['DELETE /clients/{id}', 'DELETE', `/clients/${app.id}`],
   ];
   for (const [key, method, path, body] of calls) {
     const response = await admin(method, path, body);

@@ -33,7 +33,7 @@ it('creates an admin key, prints it once, and the key works against a server on 
     expect(rows).toEqual([expect.objectContaining({ name: 'ops laptop', role: 'admin', createdBy: null, keyHash: expect.stringMatching(/^hmac-sha256:/) })]);
     expect(JSON.stringify(rows)).not.toContain(key!);
     const events = await db.prisma.auditEvent.findMany({ where: { action: 'admin_key.created' } });
-    expect(events).toEqual([expect.objectContaining({ actorKind: 'system', details: expect.objectContaining({ via: 'cli', role: 'admin' }) })]);
+    expect(events).toEqual([expect.objectContaining({ actorKind: 'admin', actorId: 'cli', details: expect.objectContaining({ via: 'cli', role: 'admin' }) })]);
   } finally {
     await db.close();
   }

@@ -1,10 +1,10 @@
 // `agentauth admin-keys create`: a new admin API key, printed once (stdout) and stored only as its keyed hash. With
-// database access this is the way in when no admin key is at hand (e.g. every key was revoked). Audited as an
-// action of the system (there is no admin key acting).
+// database access this is the way in when no admin key is at hand (e.g. every key was revoked). Audited as the
+// CLI's admin (there is no admin key acting).
 import { createAdminKeyStore, type AdminRole } from '../../admin/admin-keys.js';
 import { recordAuditEvent } from '../../audit/audit-log.js';
 import { parseOptions, required } from '../args.js';
-import { UsageError, type CliCommand } from '../context.js';
+import { CLI_ACTOR, UsageError, type CliCommand } from '../context.js';
 
 const ROLES: AdminRole[] = ['admin', 'auditor'];
 
@@ -23,9 +23,9 @@ export const adminKeysCreate: CliCommand = {
     const { adminKey, key } = await ctx.db.prisma.$transaction(async (tx) => {
       const created = await store.create({ name, role, createdBy: null }, tx);
       await recordAuditEvent(tx, {
+        ...CLI_ACTOR,
         action: 'admin_key.created',
         outcome: 'success',
-        actor: { kind: 'system' },
         details: { id: created.adminKey.id, name, role, via: 'cli' },
       });
       return created;

@@ -4,7 +4,8 @@
 import { listKeys, NoKeysError, rotateKeys, RotationTooSoonError, type KeyInfo } from '../../keys/key-store.js';
 import { DEFAULT_KEY_POLL_INTERVAL_SECONDS, rotationPolicy } from '../../keys/rotation-policy.js';
 import { parseOptions } from '../args.js';
-import { UsageError, type CliCommand } from '../context.js';
+import { recordAuditEvent } from '../../audit/audit-log.js';
+import { CLI_ACTOR, UsageError, type CliCommand } from '../context.js';
 
 export const keysRotate: CliCommand = {
   name: 'keys rotate',
@@ -14,7 +15,14 @@ export const keysRotate: CliCommand = {
     const options = parseOptions(args, { force: { type: 'boolean' }, json: { type: 'boolean' } });
     const policy = rotationPolicy(ctx.config, { force: options.force ?? false });
     try {
-      const result = await rotateKeys(ctx.db.prisma, ctx.kek, policy);
+      const result = await rotateKeys(ctx.db.prisma, ctx.kek, policy, undefined, (tx, rotated) =>
+        recordAuditEvent(tx, {
+          ...CLI_ACTOR,
+          action: 'keys.rotated',
+          outcome: 'success',
+          details: { current: rotated.current, next: rotated.next, retired: rotated.retired ?? null, forced: options.force ?? false },
+        }),
+      );
       if (options.json) {
         ctx.print(JSON.stringify({ current: result.current, next: result.next, retired: result.retired ?? null, retire_after: result.signingRetireAfter, pruned: result.pruned }));
         return;

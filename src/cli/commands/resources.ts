@@ -2,7 +2,8 @@
 import { ZodError } from 'zod';
 import { createResourceStore, ResourceExistsError, type ResourceScope } from '../../resources/resource-store.js';
 import { parseOptions, required } from '../args.js';
-import { UsageError, type CliCommand } from '../context.js';
+import { recordAuditEvent } from '../../audit/audit-log.js';
+import { CLI_ACTOR, UsageError, type CliCommand } from '../context.js';
 
 /** `name=description` (scope names often contain ':', descriptions may contain '='). */
 function parseScope(text: string, requiresApproval: boolean, flag: string): ResourceScope {
@@ -30,7 +31,7 @@ export const resourcesCreate: CliCommand = {
     });
     const ttl = options['access-token-ttl'] === undefined ? undefined : Number(options['access-token-ttl']);
     try {
-      const resource = await createResourceStore(ctx.db.prisma).create({
+      const input = {
         identifier: required(options.identifier, '--identifier'),
         name: required(options.name, '--name'),
         scopes: [
@@ -38,6 +39,12 @@ export const resourcesCreate: CliCommand = {
           ...(options['approval-scope'] ?? []).map((text) => parseScope(text, true, '--approval-scope')),
         ],
         ...(ttl === undefined ? {} : { access_token_ttl: ttl }),
+      };
+      const store = createResourceStore(ctx.db.prisma);
+      const resource = await ctx.db.prisma.$transaction(async (tx) => {
+        const created = await store.create(input, tx);
+        await recordAuditEvent(tx, { ...CLI_ACTOR, action: 'resource.created', outcome: 'success', details: { id: created.id, identifier: created.identifier } });
+        return created;
       });
       ctx.print(options.json ? JSON.stringify(resource) : `registered ${resource.identifier} (${resource.scopes.length} scopes, tokens live ${resource.accessTokenTtl} s)`);
     } catch (error) {

@@ -2,7 +2,8 @@
 // argument would sit in the shell history and in every process listing.
 import { createUserStore, UserInputError } from '../../humans/user-store.js';
 import { parseOptions, readStdin, required } from '../args.js';
-import { UsageError, type CliCommand } from '../context.js';
+import { recordAuditEvent } from '../../audit/audit-log.js';
+import { CLI_ACTOR, UsageError, type CliCommand } from '../context.js';
 
 export const usersCreate: CliCommand = {
   name: 'users create',
@@ -20,10 +21,11 @@ export const usersCreate: CliCommand = {
     const password = await readStdin();
     if (!password) throw new UsageError('no password on standard input');
     try {
-      const user = await createUserStore(ctx.db.prisma).create({
-        username,
-        password,
-        ...(options['display-name'] ? { displayName: options['display-name'] } : {}),
+      const store = createUserStore(ctx.db.prisma);
+      const user = await ctx.db.prisma.$transaction(async (tx) => {
+        const created = await store.create({ username, password, ...(options['display-name'] ? { displayName: options['display-name'] } : {}) }, tx);
+        await recordAuditEvent(tx, { ...CLI_ACTOR, action: 'user.created', outcome: 'success', userId: created.id, details: { username: created.username } });
+        return created;
       });
       ctx.print(
         options.json
