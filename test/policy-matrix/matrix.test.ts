@@ -250,6 +250,13 @@ function cells(): Cell[] {
     }, { refuse: 'no refresh token', rule: null, action: '' }],
   });
 
+  add('refresh_token', 'delegated agent', {
+    'no refresh token from an exchange': [async () => {
+      const outcome = await exchange(B, { subject_token: await delegationToken(B), resource: API, scope: 'files:read' });
+      return outcome.ok && outcome.body.refresh_token === undefined ? { ok: false, status: 0, error: 'no refresh token', description: '' } : outcome;
+    }, { refuse: 'no refresh token', rule: null, action: '' }],
+  });
+
   // CIBA: what may be asked is the policy's; the human's answer bounds the token. Each cell asks with its own agent
   // (an approval extends the agent's standing one).
   add('ciba', 'app', {
@@ -354,6 +361,18 @@ function cells(): Cell[] {
       return exchange(R, { subject_token: stepUp.body.access_token, resource: API, scope: 'files:delete' });
     }, x('invalid_scope', 'approval_required_each_time')],
   });
+  add('step_up', 'agent for a human', {
+    // The human answered a CIBA request (with its binding message); that answer is for the token of that request,
+    // not for a code flow the agent starts meanwhile under the same standing Grant.
+    'unpolled CIBA step-up does not leak into a code flow': [async () => {
+      const R = await newAgent();
+      await consentOnce(R, ['files:read']);
+      const asked = await postForm(server, '/backchannel', R, { login_hint: alice.username, scope: 'openid files:read files:delete', resource: API });
+      if (asked.status !== 200) throw new Error(`backchannel refused: ${JSON.stringify(asked.body)}`);
+      await answerCiba(server, alice, String(asked.body.auth_req_id), ['files:read', 'files:delete']);
+      return codeFlow(R, 'openid files:read files:delete', API);
+    }, asks],
+  });
   add('step_up', 'delegated agent', {
     'delegating an approval-only scope': [() => delegateTo(B, 'files:delete'), x('invalid_scope', 'approval_required_each_time')],
   });
@@ -424,7 +443,8 @@ describe.each([...new Set(CELLS.map((c) => `${c.grant} × ${c.principal}`))])('%
     const result = await cell.run();
     const expected = cell.expect;
     if ('asks' in expected) {
-      expect(result).toEqual({ asks: true });
+      // An issued token is summarised (its scope), never printed.
+      expect('ok' in result && result.ok ? { issued: result.body.scope } : result).toEqual({ asks: true });
       return;
     }
     if ('allow' in expected) {

@@ -164,15 +164,20 @@ export function redeem(config: client.Configuration, end: Extract<AuthorizationE
   return attempt(() => client.authorizationCodeGrant(config, end.callback, { pkceCodeVerifier: end.verifier }));
 }
 
+const approvalsClients = new Map<string, HttpBrowser>();
+
 /** Signs a human in on /approvals (its own sign-in) and approves a waiting CIBA request with these scopes ticked. */
 export async function answerCiba(server: TestServer, credentials: { username: string; password: string }, authReqId: string, tick: string[]): Promise<void> {
-  const http = new HttpBrowser(server.url);
-  const signIn = await (await http.get('/approvals')).text();
-  if (signIn.includes('/approvals/login')) {
-    const response = await http.post('/approvals/login', { csrf: formToken(signIn, '/approvals/login'), ...credentials });
+  // One signed-in page client per server and human: signing in costs a password hash check.
+  const key = `${server.url} ${credentials.username}`;
+  const http = approvalsClients.get(key) ?? new HttpBrowser(server.url);
+  approvalsClients.set(key, http);
+  let html = await (await http.get('/approvals')).text();
+  if (html.includes('action="/approvals/login"')) {
+    const response = await http.post('/approvals/login', { csrf: formToken(html, '/approvals/login'), ...credentials });
     if (response.status !== 303) throw new Error(`approvals sign-in answered ${response.status}`);
+    html = await (await http.get('/approvals')).text();
   }
-  const html = await (await http.get('/approvals')).text();
   const approve = `/approvals/requests/${authReqId}/approve`;
   const start = html.indexOf(`action="${approve}"`);
   if (start < 0) throw new Error(`request ${authReqId} is not on /approvals`);
