@@ -97,7 +97,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
     const secrets = createSecretHasher(kek);
-    await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log });
+    await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log, issuer });
     const clients = createClientStore(db.prisma, secrets);
     const resources = createResourceStore(db.prisma);
     const users = createUserStore(db.prisma);
