@@ -100,7 +100,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const e = parsed.data;
   if (e.DATABASE_URL !== undefined && e.AGENTAUTH_KEK === undefined) {
-    throw new ConfigError('AGENTAUTH_KEK is required when DATABASE_URL is set (it encrypts signing keys at rest)');
+    throw new ConfigError(
+      'AGENTAUTH_KEK is required when DATABASE_URL is set (it encrypts signing keys at rest). Make one with ' +
+        '`npx agentauth kek generate` and keep it safe: the same KEK must be given to every server and CLI run on this database',
+    );
   }
   if (e.AGENTAUTH_APPROVAL_WEBHOOK_URL !== undefined && e.AGENTAUTH_APPROVAL_WEBHOOK_SECRET === undefined) {
     throw new ConfigError('AGENTAUTH_APPROVAL_WEBHOOK_SECRET (at least 32 characters) is required with AGENTAUTH_APPROVAL_WEBHOOK_URL: it signs the payload');

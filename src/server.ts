@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { connectDatabase, type Database } from './db/client.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
+import { ensureDatabaseExists } from './db/create-database.js';
 import { recordAuditEvent } from './audit/audit-log.js';
 import { createApp } from './http/app.js';
 import { loadKek } from './keys/kek.js';
@@ -64,6 +65,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const embedded: EmbeddedDatabase = await startEmbeddedDatabase(config.dataDir, log);
       cleanup.unshift(() => embedded.stop());
       databaseUrl = embedded.url;
+    } else {
+      await ensureDatabaseExists(databaseUrl, log);
     }
 
     await applyMigrations(databaseUrl, log);
