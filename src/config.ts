@@ -39,6 +39,11 @@ const envSchema = z.object({
   AGENTAUTH_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(0),
   AGENTAUTH_TOKEN_RECORD_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   LOG_LEVEL: z.enum(logLevels).default('info'),
+  // Prometheus metrics: on the public port only with this bearer token; or on a port of their own (loopback unless
+  // AGENTAUTH_METRICS_HOST says otherwise).
+  AGENTAUTH_METRICS_TOKEN: z.string().min(16).optional(),
+  AGENTAUTH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  AGENTAUTH_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 export type Config = {
@@ -86,6 +91,8 @@ export type Config = {
     tokenRecordRetentionDays: number;
   };
   logLevel: (typeof logLevels)[number];
+  /** GET /metrics: `token` opens it on the public port (bearer); `port` serves it on its own listener at `host`. */
+  metrics: { token: string | undefined; port: number | undefined; host: string };
 };
 
 export class ConfigError extends Error {
@@ -146,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       : undefined,
     approvals: { defaultDays: Math.min(e.AGENTAUTH_APPROVAL_DEFAULT_DAYS, e.AGENTAUTH_APPROVAL_MAX_DAYS), maxDays: e.AGENTAUTH_APPROVAL_MAX_DAYS },
     logLevel: e.LOG_LEVEL,
+    metrics: { token: e.AGENTAUTH_METRICS_TOKEN, port: e.AGENTAUTH_METRICS_PORT, host: e.AGENTAUTH_METRICS_HOST },
   };
 }
 

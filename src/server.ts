@@ -38,6 +38,10 @@ import { bootstrapAdminKey, createAdminApi } from './admin/index.js';
 import { deriveAuditKeys, startAuditChainer } from './audit/audit-chain.js';
 import { createSecurityEventFeed } from './revocation/security-events.js';
 import { securityEventPollRoute } from './revocation/security-event-poll.js';
+import { createCibaRequestStore } from './approvals/ciba-request-store.js';
+import { listKeys } from './keys/key-store.js';
+import { serverMetrics } from './observability/metrics.js';
+import { metricsRoute, requestObservation, startMetricsServer } from './http/observability.js';
 
 export type RunningServer = {
   url: string;
@@ -167,6 +171,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
       });
     const provider = new ProviderHost(buildProvider(keys), prefix);
+    const cibaRequests = createCibaRequestStore(db.prisma);
+    const scraped = serverMetrics({
+      pendingCibaRequests: () => cibaRequests.countPending(),
+      pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount, max: config.dbPoolSize }),
+      currentKeys: async () =>
+        (await listKeys(db.prisma)).filter((key) => key.state === 'current').map((key) => ({ kind: key.kind, since: key.activatedAt ?? key.createdAt })),
+    });
+    if (config.metrics.port !== undefined) {
+      const metricsServer = await startMetricsServer(scraped, { port: config.metrics.port, host: config.metrics.host, log });
+      cleanup.unshift(() => metricsServer.close());
+    }
     const app = createApp({
       provider,
       issuer: issuerUrl,
@@ -174,6 +189,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ping: () => db.ping(),
       trustProxy: config.trustProxy,
       routes: [
+        requestObservation(prefix),
+        metricsRoute(scraped, config.metrics.token),
         ...pages.routes,
         protectedResourceMetadataRoute(prefix, issuer, resources),
         securityEventPollRoute({

@@ -3,6 +3,7 @@
 // state pass their transaction, so the event commits (or not) together with the action it describes.
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
+import { metrics } from '../observability/metrics.js';
 
 export type ActorKind = 'human' | 'agent' | 'app' | 'admin' | 'system';
 
@@ -40,4 +41,14 @@ export function auditData(event: AuditEventInput): Prisma.AuditEventCreateManyIn
 
 export async function recordAuditEvent(writer: Writer, event: AuditEventInput): Promise<void> {
   await writer.auditEvent.create({ data: auditData(event), select: { seq: true } });
+  if (event.action.endsWith('.refused')) countRefusal(event);
+}
+
+/** Refusals by endpoint and the rule id (or OAuth error code) that refused; anything else is `other` (bounded labels). */
+function countRefusal(event: AuditEventInput): void {
+  const rule = event.details?.rule ?? event.details?.error;
+  metrics.refusals.inc({
+    endpoint: event.action.slice(0, -'.refused'.length),
+    rule: typeof rule === 'string' && /^[a-z0-9_.:-]{1,64}$/.test(rule) ? rule : 'other',
+  });
 }
