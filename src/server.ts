@@ -130,7 +130,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       notifier: approvalNotifier(config, log),
     });
     const pages = createPages({
-      prefix, provider: () => provider.current, users, resources, prisma: db.prisma, kek,
+      prefix, provider: () => provider.current, users, resources, agents, prisma: db.prisma, kek,
       approvals, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,
     });
     const buildProvider = (keySet: KeySet) =>

@@ -52,3 +52,10 @@ function countRefusal(event: AuditEventInput): void {
     rule: typeof rule === 'string' && /^[a-z0-9_.:-]{1,64}$/.test(rule) ? rule : 'other',
   });
 }
+
+/** The audit log bound to a database, for modules that only append events and hold no database handle (pages). */
+export type AuditLog = { record(event: AuditEventInput): Promise<void> };
+
+export function createAuditLog(writer: Writer): AuditLog {
+  return { record: (event) => recordAuditEvent(writer, event) };
+}

@@ -1,7 +1,7 @@
 // Every page form goes through here: the body is read, its CSRF token checked for the form's purpose before anything
 // else, and a refusal audited (`csrf.rejected`) and answered with a 403 page saying what to do.
 import type { Context } from 'koa';
-import { recordAuditEvent } from '../audit/audit-log.js';
+import { recordAuditEvent, type AuditEventInput, type AuditLog } from '../audit/audit-log.js';
 import type { PrismaClient } from '../db/client.js';
 import type { RequestState } from '../http/request-context.js';
 import { CSRF_FIELD, type CsrfGuard, type CsrfScope } from './csrf.js';
@@ -10,7 +10,7 @@ import { PageError } from './page-error.js';
 
 export async function checkedForm(
   ctx: Context,
-  deps: { csrf: CsrfGuard; prisma: PrismaClient },
+  deps: { csrf: CsrfGuard; prisma: PrismaClient } | { csrf: CsrfGuard; audit: AuditLog },
   scope: CsrfScope,
   /** What the person should do when the form is refused. */
   advice: string,
@@ -18,14 +18,15 @@ export async function checkedForm(
   const form = await readForm(ctx);
   const failure = deps.csrf.check(ctx, scope, form.get(CSRF_FIELD));
   if (failure) {
-    await recordAuditEvent(deps.prisma, {
+    const event: AuditEventInput = {
       action: 'csrf.rejected',
       outcome: 'failure',
       actor: { kind: 'human' },
       requestId: (ctx.state as Partial<RequestState>).requestId,
       ip: ctx.ip,
       details: { path: ctx.path, reason: failure },
-    });
+    };
+    await ('audit' in deps ? deps.audit.record(event) : recordAuditEvent(deps.prisma, event));
     throw new PageError(403, 'This form could not be accepted', advice);
   }
   return form;

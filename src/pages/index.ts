@@ -1,7 +1,9 @@
 // The human-facing pages (login, consent, logout, errors): what oidc-provider's interactions are sent to, and the
 // routes that serve them. Everything they need is passed in from the composition root.
 import type { Middleware } from 'koa';
+import type { AgentStore } from '../agents/agent-store.js';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
+import { createAuditLog } from '../audit/audit-log.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
 import { createAgentConsent } from './agent-consent.js';
@@ -38,6 +40,7 @@ export type PagesDependencies = {
   /** Pending CIBA requests, answered on /approvals (set once the provider exists). */
   pending?: PendingRequests | undefined;
   blocks: AgentBlockStore;
+  agents: Pick<AgentStore, 'summaries'>;
 };
 
 export function createPages(deps: PagesDependencies): Pages {
@@ -59,7 +62,7 @@ export function createPages(deps: PagesDependencies): Pages {
       endSessionPolicy(deps.prefix),
       interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, prisma: deps.prisma, csrf, views, attemptLogin, agentConsent }),
       approvalsRoutes({
-        prefix: deps.prefix, provider: deps.provider, prisma: deps.prisma, users: deps.users, approvals: deps.approvals, blocks,
+        prefix: deps.prefix, provider: deps.provider, audit: createAuditLog(deps.prisma), agents: deps.agents, users: deps.users, approvals: deps.approvals, blocks,
         revocation: deps.revocation, csrf, views, attemptLogin, kek: deps.kek, pending: deps.pending,
       }),
     ],
