@@ -10,6 +10,7 @@ export default {
   // The verifier package is tested from its sources (packages/verify/src), like the server.
   moduleNameMapper: { '^@agentauth/verify$': '<rootDir>/packages/verify/src/index.ts', '^(\\.{1,2}/.*)\\.js$': '$1' },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  setupFiles: ['<rootDir>/test/support/runtime-warning.ts'],
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   testTimeout: 30_000,
   maxWorkers: 2,

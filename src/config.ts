@@ -47,6 +47,11 @@ const envSchema = z.object({
   AGENTAUTH_DCR_MAX_PER_HOUR: z.coerce.number().int().min(1).max(10_000).default(10),
   AGENTAUTH_DCR_UNUSED_TTL_S: z.coerce.number().int().min(60).max(90 * 86400).default(86400),
   LOG_LEVEL: z.enum(logLevels).default('info'),
+  // Prometheus metrics: on the public port only with this bearer token; or on a port of their own (loopback unless
+  // AGENTAUTH_METRICS_HOST says otherwise).
+  AGENTAUTH_METRICS_TOKEN: z.string().min(16).optional(),
+  AGENTAUTH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  AGENTAUTH_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 export type Config = {
@@ -110,6 +115,8 @@ export type Config = {
     dcrUnusedTtlSeconds: number;
   };
   logLevel: (typeof logLevels)[number];
+  /** GET /metrics: `token` opens it on the public port (bearer); `port` serves it on its own listener at `host`. */
+  metrics: { token: string | undefined; port: number | undefined; host: string };
 };
 
 export class ConfigError extends Error {
@@ -124,7 +131,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const e = parsed.data;
   if (e.DATABASE_URL !== undefined && e.AGENTAUTH_KEK === undefined) {
-    throw new ConfigError('AGENTAUTH_KEK is required when DATABASE_URL is set (it encrypts signing keys at rest)');
+    throw new ConfigError(
+      'AGENTAUTH_KEK is required when DATABASE_URL is set (it encrypts signing keys at rest). Make one with ' +
+        '`npx agentauth kek generate` and keep it safe: the same KEK must be given to every server and CLI run on this database',
+    );
   }
   if (e.AGENTAUTH_APPROVAL_WEBHOOK_URL !== undefined && e.AGENTAUTH_APPROVAL_WEBHOOK_SECRET === undefined) {
     throw new ConfigError('AGENTAUTH_APPROVAL_WEBHOOK_SECRET (at least 32 characters) is required with AGENTAUTH_APPROVAL_WEBHOOK_URL: it signs the payload');
@@ -179,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       dcrUnusedTtlSeconds: e.AGENTAUTH_DCR_UNUSED_TTL_S,
     },
     logLevel: e.LOG_LEVEL,
+    metrics: { token: e.AGENTAUTH_METRICS_TOKEN, port: e.AGENTAUTH_METRICS_PORT, host: e.AGENTAUTH_METRICS_HOST },
   };
 }
 

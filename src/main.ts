@@ -22,6 +22,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: finishing in-flight requests');
+    // The grace period bounds the wait for requests; the rest (pool, embedded PostgreSQL) takes moments. Past that,
+    // something is stuck: leave rather than hang a deployment's stop.
+    setTimeout(() => {
+      log.error({ grace_ms: config.shutdownGraceMs }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs + 10_000).unref();
     server.close().then(
       () => {
         log.info('stopped');

@@ -8,6 +8,7 @@ import { connectDatabase, type Database } from './db/client.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
 import { createAuditLog } from './audit/audit-log.js';
+import { ensureDatabaseExists } from './db/create-database.js';
 import { createApp } from './http/app.js';
 import { loadKek } from './keys/kek.js';
 import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
@@ -45,6 +46,9 @@ import { bootstrapAdminKey, createAdminApi } from './admin/index.js';
 import { deriveAuditKeys, startAuditChainer } from './audit/audit-chain.js';
 import { createSecurityEventFeed } from './revocation/security-events.js';
 import { securityEventPollRoute } from './revocation/security-event-poll.js';
+import { listKeys } from './keys/key-store.js';
+import { serverMetrics } from './observability/metrics.js';
+import { metricsRoute, requestObservation, startMetricsServer } from './http/observability.js';
 
 export type RunningServer = {
   url: string;
@@ -72,6 +76,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const embedded: EmbeddedDatabase = await startEmbeddedDatabase(config.dataDir, log);
       cleanup.unshift(() => embedded.stop());
       databaseUrl = embedded.url;
+    } else {
+      await ensureDatabaseExists(databaseUrl, log);
     }
 
     await applyMigrations(databaseUrl, log);
@@ -105,7 +111,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
     const secrets = createSecretHasher(kek);
-    await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log });
+    await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log, issuer });
     const resources = createResourceStore(db.prisma);
     const clients = createClientStore(db.prisma, secrets, resources);
     const users = createUserStore(db.prisma);
@@ -150,7 +156,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       notifier: approvalNotifier(config, log),
     });
     const pages = createPages({
-      prefix, provider: () => provider.current, users, resources, prisma: db.prisma, audit, inTransaction, throttle, kek,
+      prefix, provider: () => provider.current, users, resources, audit, inTransaction, throttle, kek,
       approvals, agents, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,
     });
     const buildProvider = (keySet: KeySet) =>
@@ -181,6 +187,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
       });
     const provider = new ProviderHost(buildProvider(keys), prefix);
+    const cibaRequests = createCibaRequestStore(db.prisma);
+    const scraped = serverMetrics({
+      pendingCibaRequests: () => cibaRequests.countPending(),
+      pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount, max: config.dbPoolSize }),
+      currentKeys: async () =>
+        (await listKeys(db.prisma)).filter((key) => key.state === 'current').map((key) => ({ kind: key.kind, since: key.activatedAt ?? key.createdAt })),
+    });
+    if (config.metrics.port !== undefined) {
+      const metricsServer = await startMetricsServer(scraped, { port: config.metrics.port, host: config.metrics.host, log });
+      cleanup.unshift(() => metricsServer.close());
+    }
     const app = createApp({
       provider,
       issuer: issuerUrl,
@@ -188,6 +205,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ping: () => db.ping(),
       trustProxy: config.trustProxy,
       routes: [
+        requestObservation(prefix),
+        metricsRoute(scraped, config.metrics.token),
         ...pages.routes,
         protectedResourceMetadataRoute(prefix, issuer, resources),
         securityEventPollRoute({

@@ -18,6 +18,8 @@ export type BootstrapOptions = {
    * is shipped and kept elsewhere.
    */
   print?: (line: string) => void;
+  /** The issuer, to point a newcomer at the admin API in the next steps printed with a generated key. */
+  issuer?: string;
 };
 
 export type BootstrapOutcome = 'configured' | 'generated' | 'not needed';
@@ -44,7 +46,27 @@ export async function bootstrapAdminKey(prisma: PrismaClient, secrets: SecretHas
   }
   // Printed only after the commit: a key shown must be a key that exists.
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  print(`agentauth: bootstrap admin key (shown once, store it now): ${created.key}`);
+  print(firstStartMessage(created.key, options.issuer));
   options.log.info({ admin_key_id: created.adminKey.id }, 'bootstrap admin key generated and printed to the console');
   return 'generated';
+}
+
+/**
+ * What a person who just ran `npm start` for the first time needs next: the key (first line, alone, so scripts can
+ * pick it up), then where to go with it. One console write, so the lines stay together.
+ */
+function firstStartMessage(key: string, issuer: string | undefined): string {
+  const lines = [`agentauth: bootstrap admin key (shown once, store it now): ${key}`];
+  if (issuer !== undefined) {
+    lines.push(
+      '',
+      'Next steps:',
+      `  export ADMIN_KEY=${key}`,
+      `  curl -H "Authorization: Bearer $ADMIN_KEY" ${issuer}/admin/v1/users     # the admin API`,
+      `  Admin API reference (OpenAPI 3.1): ${issuer}/admin/v1/openapi.json`,
+      '  Quick start (a human, a resource, an agent, then a delegated token): README.md, section "Quick start"',
+      '',
+    );
+  }
+  return lines.join('\n');
 }

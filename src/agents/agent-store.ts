@@ -105,6 +105,8 @@ export function agentClientMetadata(agent: Pick<Agent, 'id' | 'name' | 'tokenEnd
 
 type Writer = PrismaClient | Prisma.TransactionClient;
 
+export type AgentSummary = { id: string; name: string; description: string; ownerName: string };
+
 export function createAgentStore(prisma: PrismaClient, deps: { resources: ResourceStore; secrets: SecretHasher; config: Pick<Config, 'agents'> }) {
   const { resources, secrets, config } = deps;
 
@@ -254,6 +256,16 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
       const clientSecret = generateSecret('aa_as');
       await tx.client.update({ where: { id }, data: { secretHash: secrets.hash(clientSecret) } });
       return clientSecret;
+    },
+
+    /** What a human is shown about agents: name, description and owner (for the /approvals page). */
+    async summaries(ids: string[]): Promise<AgentSummary[]> {
+      if (ids.length === 0) return [];
+      const rows = await prisma.agent.findMany({
+        where: { id: { in: ids } },
+        select: { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } },
+      });
+      return rows.map((a) => ({ id: a.id, name: a.name, description: a.description, ownerName: a.owner ? (a.owner.displayName ?? a.owner.username) : '' }));
     },
   };
 }

@@ -110,7 +110,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       if (await deps.blocks.isBlocked(account.accountId, agentId)) {
         throw new errors.AccessDenied('the user has blocked this agent from asking');
       }
-      const [forAgent, forPair] = await Promise.all([requests.countPending(agentId), requests.countPending(agentId, account.accountId)]);
+      const [forAgent, forPair] = await Promise.all([requests.countPending({ agentId }), requests.countPending({ agentId, userId: account.accountId })]);
       if (forPair >= config.ciba.maxPendingPerAgentHuman) {
         throw new errors.AccessDenied(`this agent already has ${forPair} requests waiting for this user: wait for an answer before asking again`);
       }

@@ -21,9 +21,9 @@ export function createCibaRequestStore(prisma: PrismaClient) {
   const pendingWhere = (now: Date) => ({ status: 'pending' as const, expiresAt: { gt: now } });
 
   return {
-    /** Requests of this agent still waiting (for this human, when given). */
-    countPending(agentId: string, userId?: string, now = new Date()): Promise<number> {
-      return prisma.cibaRequest.count({ where: { agentId, ...(userId ? { userId } : {}), ...pendingWhere(now) } });
+    /** Requests still waiting for a human: all of them (metrics), an agent's, or an agent's for one human. */
+    countPending(filter: { agentId?: string; userId?: string } = {}, now = new Date()): Promise<number> {
+      return prisma.cibaRequest.count({ where: { ...filter, ...pendingWhere(now) } });
     },
 
     create(row: Omit<CibaRequest, 'status' | 'createdAt'>): Promise<CibaRequest> {

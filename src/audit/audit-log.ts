@@ -4,6 +4,7 @@
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { AuditAction } from './actions.js';
+import { metrics } from '../observability/metrics.js';
 
 export type ActorKind = 'human' | 'agent' | 'app' | 'admin' | 'system';
 
@@ -41,11 +42,21 @@ export function auditData(event: AuditEventInput): Prisma.AuditEventCreateManyIn
 
 export async function recordAuditEvent(writer: Writer, event: AuditEventInput): Promise<void> {
   await writer.auditEvent.create({ data: auditData(event), select: { seq: true } });
+  if (event.action.endsWith('.refused')) countRefusal(event);
 }
 
-/** The audit writer bound to the database, for code that records events outside a transaction of its own. */
-export function createAuditLog(writer: Writer) {
-  return { record: (event: AuditEventInput) => recordAuditEvent(writer, event) };
+/** Refusals by endpoint and the rule id (or OAuth error code) that refused; anything else is `other` (bounded labels). */
+function countRefusal(event: AuditEventInput): void {
+  const rule = event.details?.rule ?? event.details?.error;
+  metrics.refusals.inc({
+    endpoint: event.action.slice(0, -'.refused'.length),
+    rule: typeof rule === 'string' && /^[a-z0-9_.:-]{1,64}$/.test(rule) ? rule : 'other',
+  });
 }
 
-export type AuditLog = ReturnType<typeof createAuditLog>;
+/** The audit log bound to a database, for modules that only append events and hold no database handle (pages). */
+export type AuditLog = { record(event: AuditEventInput): Promise<void> };
+
+export function createAuditLog(writer: Writer): AuditLog {
+  return { record: (event) => recordAuditEvent(writer, event) };
+}

@@ -5,6 +5,7 @@ import type { Revoker } from '../revocation/revocation-service.js';
 import { connectDatabase, type Database } from '../db/client.js';
 import { startEmbeddedDatabase } from '../db/embedded.js';
 import { applyMigrations } from '../db/migrate.js';
+import { ensureDatabaseExists } from '../db/create-database.js';
 import { loadKek } from '../keys/kek.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createSecretHasher, type SecretHasher } from '../secrets/secret-hasher.js';
@@ -34,8 +35,11 @@ export type CliCommand = {
   name: string;
   summary: string;
   usage: string;
-  run(ctx: CliContext, args: string[]): Promise<void>;
-};
+} & (
+  | { run(ctx: CliContext, args: string[]): Promise<void> }
+  /** Commands that need neither configuration nor a database (e.g. making the KEK a configuration needs). */
+  | { runStandalone(args: string[], print: (line: string) => void): Promise<void> }
+);
 
 export async function openCliContext(config: Config): Promise<CliContext & { close(): Promise<void> }> {
   // The CLI's own log lines go to stderr so that stdout carries only the command's output.
@@ -46,6 +50,8 @@ export async function openCliContext(config: Config): Promise<CliContext & { clo
     const embedded = await startEmbeddedDatabase(config.dataDir, log);
     cleanup.unshift(() => embedded.stop());
     url = embedded.url;
+  } else {
+    await ensureDatabaseExists(url, log);
   }
   await applyMigrations(url, log);
   const db = connectDatabase(url, log, 2);

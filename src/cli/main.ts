@@ -5,8 +5,14 @@ import { openCliContext, UsageError, type CliCommand } from './context.js';
 
 function help(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`);
-  return `usage: agentauth <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nagentauth <command> --help shows a command's options.`;
+  return (
+    `usage: agentauth <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
+    "agentauth <command> --help shows a command's options. Commands use the server's environment (DATABASE_URL,\n" +
+    'AGENTAUTH_KEK); without DATABASE_URL they use the embedded database in ./.agentauth/.'
+  );
 }
+
+const HELP_FLAGS = new Set(['--help', '-h']);
 
 function find(argv: string[]): { command: CliCommand; args: string[] } | undefined {
   for (const command of commands) {
@@ -17,13 +23,23 @@ function find(argv: string[]): { command: CliCommand; args: string[] } | undefin
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Asked for help: the list, on stdout, success. No command or an unknown one: the list on stderr, usage error.
+  if (argv.length === 1 && HELP_FLAGS.has(argv[0]!)) {
+    process.stdout.write(`${help()}\n`);
+    return 0;
+  }
   const found = find(argv);
   if (!found) {
-    process.stderr.write(`${argv.length > 0 && argv[0] !== '--help' ? `unknown command: ${argv.join(' ')}\n\n` : ''}${help()}\n`);
-    return argv.length === 0 || argv[0] === '--help' ? 0 : 2;
+    process.stderr.write(`${argv.length > 0 ? `agentauth: unknown command: ${argv.join(' ')}\n\n` : ''}${help()}\n`);
+    return 2;
   }
-  if (found.args.includes('--help')) {
+  if (found.args.some((arg) => HELP_FLAGS.has(arg))) {
     process.stdout.write(`usage: agentauth ${found.command.name} ${found.command.usage}\n\n${found.command.summary}\n`);
+    return 0;
+  }
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  if ('runStandalone' in found.command) {
+    await found.command.runStandalone(found.args, print);
     return 0;
   }
   const ctx = await openCliContext(loadConfig());

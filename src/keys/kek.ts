@@ -13,9 +13,14 @@ export function parseKek(text: string): Buffer {
   const trimmed = text.trim();
   const bytes = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64url');
   if (bytes.length !== KEK_BYTES) {
-    throw new ConfigError(`AGENTAUTH_KEK must be ${KEK_BYTES} bytes, base64url or hex encoded (generate one with: openssl rand -base64 32)`);
+    throw new ConfigError(`AGENTAUTH_KEK must be ${KEK_BYTES} bytes, base64url or hex encoded (generate one with: npx agentauth kek generate)`);
   }
   return bytes;
+}
+
+/** A new KEK as AGENTAUTH_KEK takes it: 32 random bytes, base64url. */
+export function generateKek(): string {
+  return randomBytes(KEK_BYTES).toString('base64url');
 }
 
 export async function loadKek(configured: string | undefined, dataDir: string): Promise<Buffer> {
@@ -23,7 +28,7 @@ export async function loadKek(configured: string | undefined, dataDir: string): 
   const file = path.join(dataDir, 'kek');
   if (!existsSync(file)) {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await writeFile(file, `${randomBytes(KEK_BYTES).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' }).catch((error: { code?: string }) => {
+    await writeFile(file, `${generateKek()}\n`, { mode: 0o600, flag: 'wx' }).catch((error: { code?: string }) => {
       if (error.code !== 'EEXIST') throw error;
     });
   }

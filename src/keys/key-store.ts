@@ -149,7 +149,7 @@ export async function rotateKeys(
     const created = await createSigningKey(tx, kek, 'next', at);
 
     await tx.cookieKey.updateMany({ where: { state: 'current' }, data: { state: 'retired', retireAfter: cookieRetireAfter } });
-    await tx.cookieKey.update({ where: { id: nextCookie.id }, data: { state: 'current' } });
+    await tx.cookieKey.update({ where: { id: nextCookie.id }, data: { state: 'current', activatedAt: at } });
     await createCookieKey(tx, kek, 'next', at);
 
     const pruned = await prune(tx, at);
@@ -209,7 +209,7 @@ export async function listKeys(prisma: PrismaClient): Promise<KeyInfo[]> {
       .map((k): KeyInfo => ({ kind: 'signing', id: k.kid, alg: k.alg, state: k.state, createdAt: k.createdAt, activatedAt: k.activatedAt, retiredAt: k.retiredAt, retireAfter: k.retireAfter }))
       .sort(byState),
     ...cookie
-      .map((k): KeyInfo => ({ kind: 'cookie', id: k.id, alg: null, state: k.state, createdAt: k.createdAt, activatedAt: null, retiredAt: null, retireAfter: k.retireAfter }))
+      .map((k): KeyInfo => ({ kind: 'cookie', id: k.id, alg: null, state: k.state, createdAt: k.createdAt, activatedAt: k.activatedAt, retiredAt: null, retireAfter: k.retireAfter }))
       .sort(byState),
   ];
 }
@@ -269,6 +269,6 @@ async function createSigningKey(tx: Tx, kek: Buffer, state: 'current' | 'next', 
 async function createCookieKey(tx: Tx, kek: Buffer, state: 'current' | 'next', now: Date): Promise<void> {
   const id = randomUUID();
   await tx.cookieKey.create({
-    data: { id, encrypted: seal(kek, Buffer.from(randomBytes(32).toString('base64url')), id), state, createdAt: now },
+    data: { id, encrypted: seal(kek, Buffer.from(randomBytes(32).toString('base64url')), id), state, createdAt: now, activatedAt: state === 'current' ? now : null },
   });
 }

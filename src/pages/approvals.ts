@@ -1,7 +1,8 @@
 // `/approvals`: the signed-in human's own view of what agents may do for them. Active delegations per agent, each
-// withdrawable; a way to block an agent from asking again (and unblock it); requests waiting for an answer. Every
-// withdrawal goes through the revocation service, so the approval, its Grant, refresh tokens and issued tokens all
-// stop together. Every form carries a CSRF token; every POST answers with a 303 back to the page.
+// withdrawable; a way to block an agent from asking again (from its delegations, from a waiting request, or right after
+// withdrawing) and to unblock it; requests waiting for an answer; signing out. Every withdrawal goes through the
+// revocation service, so the approval, its Grant, refresh tokens and issued tokens all stop together. Every form
+// carries a CSRF token; every POST answers with a 303 back to the page.
 //
 // Who is signed in: the oidc-provider session (a human who just signed in for an application or agent is already
 // signed in here), else this page's own sign-in, which keeps a short-lived HMAC-signed cookie scoped to /approvals.
@@ -10,10 +11,9 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
-import { recordAuditEvent } from '../audit/audit-log.js';
+import type { AgentStore, AgentSummary } from '../agents/agent-store.js';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
 import { approvalState, type ApprovalStore } from '../approvals/approval-store.js';
-import type { PrismaClient } from '../db/client.js';
 import { InvalidInputError } from '../errors.js';
 import type { RequestState } from '../http/request-context.js';
 import { MAX_PASSWORD_LENGTH } from '../humans/passwords.js';
@@ -33,8 +33,8 @@ import type { PendingRequests } from '../approvals/backchannel-approvals.js';
 export type ApprovalsPageDependencies = {
   prefix: string;
   provider: () => Provider;
-  prisma: PrismaClient;
   audit: AuditLog;
+  agents: Pick<AgentStore, 'summaries'>;
   users: UserStore;
   approvals: ApprovalStore;
   blocks: AgentBlockStore;
@@ -46,7 +46,26 @@ export type ApprovalsPageDependencies = {
   pending?: PendingRequests | undefined;
 };
 
-const HOW_GRANTED: Record<string, string> = { consent: 'on the consent page', ciba: 'by answering its request', admin: 'by an administrator' };
+const HOW_GRANTED: Record<string, string> = {
+  consent: 'You approved this on the consent page.',
+  ciba: 'You approved this when the agent asked.',
+  admin: 'Granted by an administrator.',
+};
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const DAY_MS = 86_400_000;
+
+/**
+ * "until 28 December (in 30 days)", "until 29 November (tomorrow)", "until 14:30 UTC today": when something ends, as
+ * a date a person can put in a calendar. Days are counted between calendar dates (UTC), so an approval given today
+ * for 30 days reads "in 30 days", not the 29 whole days and some hours a duration would floor to.
+ */
+export function describeUntil(until: Date, now: Date): string {
+  const days = Math.round((Date.UTC(until.getUTCFullYear(), until.getUTCMonth(), until.getUTCDate()) - Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate())) / DAY_MS);
+  if (days <= 0) return `until ${String(until.getUTCHours()).padStart(2, '0')}:${String(until.getUTCMinutes()).padStart(2, '0')} UTC today`;
+  const year = until.getUTCFullYear() === now.getUTCFullYear() ? '' : ` ${until.getUTCFullYear()}`;
+  return `until ${until.getUTCDate()} ${MONTHS[until.getUTCMonth()]}${year} (${days === 1 ? 'tomorrow' : `in ${days} days`})`;
+}
 
 /** "3 days", "5 hours", "12 minutes": how long something still lasts, rounded down to a unit a person reads. */
 export function describeRemaining(until: Date, now: Date): string {
@@ -108,18 +127,19 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
     return value;
   }
 
-  const backToPage = (ctx: Context) => {
+  const backToPage = (ctx: Context, query = '') => {
     ctx.status = 303;
-    ctx.redirect(base);
+    ctx.redirect(`${base}${query}`);
   };
 
-  function renderSignIn(ctx: Context, extra: { error?: string; status?: number; username?: string } = {}) {
+  function renderSignIn(ctx: Context, extra: { error?: string; status?: number; username?: string; notice?: string } = {}) {
     views.render(
       ctx,
       'approvals-sign-in',
       {
         title: 'Sign in',
         error: extra.error,
+        notice: extra.notice,
         username: extra.username ?? '',
         loginAction: `${base}/login`,
         loginToken: csrf.issue(ctx, scope('login')),
@@ -130,30 +150,37 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
     );
   }
 
+  const blockForm = (ctx: Context, agentId: string) => ({ blockAction: `${base}/agents/${agentId}/block`, blockToken: csrf.issue(ctx, scope(`block/${agentId}`)) });
+
   async function renderPage(ctx: Context, userId: string) {
     const now = new Date();
-    const [active, blocked, pending] = await Promise.all([
+    const [active, blocked, pending, user] = await Promise.all([
       deps.approvals.list({ userId, status: 'active', limit: 200 }, now),
       deps.blocks.listFor(userId),
       deps.pending ? deps.pending.listFor(userId) : Promise.resolve([]),
+      deps.users.findById(userId),
     ]);
-    const agentIds = [...new Set([...active.items.map((a) => a.agentId), ...blocked.map((b) => b.agentId)])];
-    const agents = await deps.prisma.agent.findMany({
-      where: { id: { in: agentIds } },
-      select: { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } },
-    });
-    const agentOf = new Map(agents.map((a) => [a.id, { id: a.id, name: a.name, description: a.description, ownerName: a.owner ? (a.owner.displayName ?? a.owner.username) : '' }]));
+    const blockedIds = new Set(blocked.map((b) => b.agentId));
+    // Just withdrawn (`?withdrawn=<agent>`): offer to block that agent too, if it is not blocked and no longer acts.
+    const justWithdrawn = typeof ctx.query.withdrawn === 'string' && ID.test(ctx.query.withdrawn) ? ctx.query.withdrawn : undefined;
+    const withdrawnAgent =
+      justWithdrawn && !blockedIds.has(justWithdrawn) && !active.items.some((a) => a.agentId === justWithdrawn) &&
+      (await deps.approvals.list({ userId, agentId: justWithdrawn, limit: 1 }, now)).items.length > 0
+        ? justWithdrawn
+        : undefined;
+    const agentIds = [...new Set([...active.items.map((a) => a.agentId), ...blocked.map((b) => b.agentId), ...(withdrawnAgent ? [withdrawnAgent] : [])])];
+    const agentOf = new Map((await deps.agents.summaries(agentIds)).map((a) => [a.id, a]));
+    const summary = (id: string): AgentSummary => agentOf.get(id) ?? { id, name: id, description: '', ownerName: '' };
     const byAgent = agentIds
       .filter((id) => active.items.some((a) => a.agentId === id))
       .map((id) => ({
-        agent: agentOf.get(id) ?? { id, name: id, description: '', ownerName: '' },
-        blockToken: csrf.issue(ctx, scope(`block/${id}`)),
-        blockAction: `${base}/agents/${id}/block`,
+        agent: summary(id),
+        ...blockForm(ctx, id),
         approvals: active.items
           .filter((a) => a.agentId === id && approvalState(a, now) === 'active')
           .map((a) => ({
             ...a,
-            expiresIn: describeRemaining(a.expiresAt, now),
+            until: describeUntil(a.expiresAt, now),
             howGranted: HOW_GRANTED[a.grantedVia] ?? a.grantedVia,
             withdrawAction: `${base}/${a.id}/withdraw`,
             withdrawToken: csrf.issue(ctx, scope(`withdraw/${a.id}`)),
@@ -161,6 +188,10 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
       }));
     views.render(ctx, 'approvals', {
       title: 'Your approvals',
+      username: user?.displayName ?? user?.username ?? '',
+      logoutAction: `${base}/logout`,
+      logoutToken: csrf.issue(ctx, scope('logout')),
+      withdrawn: withdrawnAgent ? { agent: summary(withdrawnAgent), ...blockForm(ctx, withdrawnAgent) } : undefined,
       delegations: byAgent,
       pending: pending.map((p) => ({
         ...p,
@@ -168,10 +199,11 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
         approveToken: csrf.issue(ctx, scope(`approve/${p.id}`)),
         denyAction: `${base}/requests/${p.id}/deny`,
         denyToken: csrf.issue(ctx, scope(`deny/${p.id}`)),
+        ...blockForm(ctx, p.agentId),
         expiresIn: describeRemaining(p.expiresAt, now),
       })),
       blocked: blocked.map((b) => ({
-        agent: agentOf.get(b.agentId) ?? { id: b.agentId, name: b.agentId, description: '', ownerName: '' },
+        agent: summary(b.agentId),
         unblockAction: `${base}/agents/${b.agentId}/unblock`,
         unblockToken: csrf.issue(ctx, scope(`unblock/${b.agentId}`)),
       })),
@@ -184,7 +216,7 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
 
   router.get('/', page(async (ctx) => {
     const userId = await signedInHuman(ctx);
-    if (!userId) return renderSignIn(ctx);
+    if (!userId) return renderSignIn(ctx, ctx.query.signed_out === '1' ? { notice: 'You are signed out.' } : {});
     await renderPage(ctx, userId);
   }));
 
@@ -223,19 +255,32 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
     const approval = await deps.approvals.get(id).catch(() => undefined);
     if (!approval || approval.userId !== userId) throw new PageError(404, 'No such approval', 'It may have been withdrawn already. Go back to your approvals page.');
     await deps.revocation.revoke({ approvalId: id }, revoker(ctx, userId), 'withdrawn by the human');
-    backToPage(ctx);
+    backToPage(ctx, `?withdrawn=${encodeURIComponent(approval.agentId)}`);
+  }));
+
+  router.post('/logout', page(async (ctx) => {
+    await submitted(ctx, 'logout');
+    // Both ways of being signed in end: this page's cookie, and the provider session (signed in for an app or agent).
+    ctx.cookies.set(COOKIE, '', { path: base, httpOnly: true, sameSite: 'lax', secure: ctx.secure, signed: false, overwrite: true, maxAge: 0 });
+    const provider = deps.provider();
+    const sessionId = ctx.cookies.get(provider.cookieName('session'), { signed: true });
+    const session = sessionId ? await provider.Session.find(sessionId) : undefined;
+    if (session) await session.destroy();
+    backToPage(ctx, '?signed_out=1');
   }));
 
   router.post('/agents/:agentId/block', page(async (ctx) => {
     const agentId = idParam(ctx, 'agentId');
     await submitted(ctx, `block/${agentId}`);
     const userId = await requireHuman(ctx);
-    const agent = await deps.prisma.agent.findUnique({ where: { id: agentId }, select: { id: true } });
-    if (!agent) throw new PageError(404, 'No such agent', 'Go back to your approvals page.');
+    if ((await deps.agents.summaries([agentId])).length === 0) throw new PageError(404, 'No such agent', 'Go back to your approvals page.');
     await deps.blocks.block(userId, agentId);
-    // Blocking leaves nothing standing: every delegation this human gave the agent is withdrawn with its tokens.
+    // Blocking leaves nothing standing: every delegation this human gave the agent is withdrawn with its tokens, and
+    // every request it has waiting for this human is denied.
     await deps.revocation.revoke({ agentId, userId }, revoker(ctx, userId), 'agent blocked by the human');
-    await recordAuditEvent(deps.prisma, { action: 'agent.blocked', outcome: 'success', ...revoker(ctx, userId), userId, agentId });
+    const waiting = deps.pending ? (await deps.pending.listFor(userId)).filter((p) => p.agentId === agentId) : [];
+    for (const request of waiting) await deps.pending!.answer(userId, request.id, { approve: false }, { requestId: state(ctx).requestId, ip: ctx.ip });
+    await deps.audit.record({ action: 'agent.blocked', outcome: 'success', ...revoker(ctx, userId), userId, agentId });
     backToPage(ctx);
   }));
 
@@ -244,7 +289,7 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
     await submitted(ctx, `unblock/${agentId}`);
     const userId = await requireHuman(ctx);
     await deps.blocks.unblock(userId, agentId);
-    await recordAuditEvent(deps.prisma, { action: 'agent.unblocked', outcome: 'success', ...revoker(ctx, userId), userId, agentId });
+    await deps.audit.record({ action: 'agent.unblocked', outcome: 'success', ...revoker(ctx, userId), userId, agentId });
     backToPage(ctx);
   }));
 

@@ -1,17 +1,17 @@
 // The human-facing pages (login, consent, logout, errors): what oidc-provider's interactions are sent to, and the
 // routes that serve them. Everything they need is passed in from the composition root.
 import type { Middleware } from 'koa';
+import type { AgentStore } from '../agents/agent-store.js';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
+import { createAuditLog } from '../audit/audit-log.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
-import type { AgentStore } from '../agents/agent-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { InTransaction } from '../db/transaction.js';
 import { createAgentConsent } from './agent-consent.js';
 import type { PendingRequests } from '../approvals/backchannel-approvals.js';
 import { approvalsRoutes } from './approvals.js';
 import type Provider from 'oidc-provider';
-import type { PrismaClient } from '../db/client.js';
 import type { LoginThrottle } from '../humans/login-throttle.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { InteractionPages } from '../oauth/provider.js';
@@ -32,8 +32,6 @@ export type PagesDependencies = {
   provider: () => Provider;
   users: UserStore;
   resources: ResourceStore;
-  /** For /approvals' own queries until they move into stores. */
-  prisma: PrismaClient;
   audit: AuditLog;
   inTransaction: InTransaction;
   throttle: LoginThrottle;
@@ -68,7 +66,7 @@ export function createPages(deps: PagesDependencies): Pages {
       endSessionPolicy(deps.prefix),
       interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, audit: deps.audit, csrf, views, attemptLogin, agentConsent }),
       approvalsRoutes({
-        prefix: deps.prefix, provider: deps.provider, prisma: deps.prisma, audit: deps.audit, users: deps.users, approvals: deps.approvals, blocks,
+        prefix: deps.prefix, provider: deps.provider, audit: deps.audit, agents: deps.agents, users: deps.users, approvals: deps.approvals, blocks,
         revocation: deps.revocation, csrf, views, attemptLogin, kek: deps.kek, pending: deps.pending,
       }),
     ],

@@ -13,7 +13,6 @@ export function protectedResourceMetadata(resource: Resource, issuer: string): R
     authorization_servers: [issuer],
     scopes_supported: resource.scopes.map((scope) => scope.name),
     bearer_methods_supported: ['header'],
-    resource_signing_alg_values_supported: ['ES256'],
     dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256', 'PS256'],
   };
 }

@@ -10,6 +10,7 @@ import { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type AuditEventInput } from '../audit/audit-log.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { securityEventRows, type RevokedToken } from './security-events.js';
+import { metrics } from '../observability/metrics.js';
 
 /** What a revocation reaches. */
 export type RevocationTarget =
@@ -44,6 +45,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
       await tx.oidcPayload.deleteMany({ where: { model: { in: TOKEN_MODELS }, id: { in: ids } } });
       const events = await securityEventRows(tx, revoked, { reason, initiator: revoker.actor.kind });
       if (events.length > 0) await tx.securityEvent.createMany({ data: events });
+      metrics.tokensRevoked.inc({ initiator: revoker.actor.kind }, revoked.length);
     }
     return revoked.length;
   }

@@ -9,6 +9,7 @@ import { auditData, type ActorKind } from '../audit/audit-log.js';
 import type { PrincipalKind } from './principals.js';
 import { tokenContextFor } from './token-context.js';
 import type { Revoker, RevocationService } from '../revocation/revocation-service.js';
+import { metrics } from '../observability/metrics.js';
 
 /** The token model instance oidc-provider hands to the JWT customizer. */
 export type IssuedTokenModel = {
@@ -132,6 +133,17 @@ function issueStatement(
     FROM recorded`;
 }
 
+/** The tokens-issued counter, for a token just recorded (the same labels its record and audit event carry). */
+function countIssued(model: string, payload: TokenPayload, context: RecordContext): void {
+  const audience = Array.isArray(payload.aud) ? payload.aud[0] : payload.aud;
+  metrics.tokensIssued.inc({
+    grant_type: context.grantType ?? payload.gty ?? 'unknown',
+    principal_kind: payload.accountId ? 'human' : context.clientKind,
+    resource: tokenContextFor(context.state, payload, context.clientKind).resource ?? audience ?? '',
+    token_kind: TOKEN_KINDS[model] ?? model,
+  });
+}
+
 /**
  * The two recording seams. JWT access tokens are also stored as payloads (under their jti) so that introspection,
  * revocation and grant revocation treat them exactly like opaque tokens.
@@ -146,12 +158,18 @@ export function createTokenRecorder(prisma: PrismaClient, hashId: (id: string) =
     async recordJwt(_ctx: unknown, token: IssuedTokenModel, jwt: Record<string, unknown>): Promise<void> {
       const payload = storablePayload(token, jwt);
       const expiresIn = Math.max(1, (payload.exp ?? 0) - Math.floor(Date.now() / 1000));
-      await prisma.$executeRaw(issueStatement(token.kind, hashId(token.jti), payload, expiresIn, token.jti, 'jwt', context()));
+      const recordContext = context();
+      const recorded = await prisma.$executeRaw(issueStatement(token.kind, hashId(token.jti), payload, expiresIn, token.jti, 'jwt', recordContext));
+      if (recorded > 0) countIssued(token.kind, payload, recordContext);
     },
     /** The adapter's upsert of an opaque token: stored and recorded under the stored (hashed) id. */
     storeIssued(model: string, storedId: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<number> | undefined {
       if (!isRecordedModel(model)) return undefined;
-      return prisma.$executeRaw(issueStatement(model, storedId, payload as TokenPayload & AdapterPayload, expiresIn, storedId, 'opaque', context()));
+      const recordContext = context();
+      return prisma.$executeRaw(issueStatement(model, storedId, payload as TokenPayload & AdapterPayload, expiresIn, storedId, 'opaque', recordContext)).then((recorded) => {
+        if (recorded > 0) countIssued(model, payload as TokenPayload, recordContext);
+        return recorded;
+      });
     },
     /** A token's payload leaving storage before its expiry is a revocation: the revocation service records it. */
     onRemove(revocation: Pick<RevocationService, 'revokeRemoved'>) {

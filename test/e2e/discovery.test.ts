@@ -88,6 +88,9 @@ describe('protected resource metadata (RFC 9728)', () => {
       scopes_supported: ['mail:send'],
       bearer_methods_supported: ['header'],
     });
+    // RFC 9728's resource_signing_alg_values_supported is about the resource's own signed responses, which this
+    // server knows nothing of: not claimed on its behalf.
+    expect(body).not.toHaveProperty('resource_signing_alg_values_supported');
   });
 
   it('answers 404 invalid_target for an unknown resource and 400 without one', async () => {

@@ -13,6 +13,13 @@ import { createLogger } from '../../dist/src/observability/logger.js';
 
 export default async function globalSetup() {
   const log = createLogger('warn');
+  // oidc-provider's "Unsupported runtime" warning (Node < 22), shown once for the whole run instead of once per test
+  // file; test/support/runtime-warning.ts drops the repeats.
+  const lts = process.release.lts;
+  if (!lts || lts < 'Jod') {
+    process.stderr.write(`oidc-provider WARNING: Unsupported runtime. Use Node.js v22.x LTS, or a later LTS release. (Node ${process.version}: shown once for this test run)\n`);
+    process.env.AGENTAUTH_TEST_RUNTIME_WARNING_SHOWN = '1';
+  }
   let serverUrl;
   if (process.env.DATABASE_URL) {
     const url = new URL(process.env.DATABASE_URL);

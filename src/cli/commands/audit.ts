@@ -20,7 +20,11 @@ export const auditVerify: CliCommand = {
     const report = await verifyAuditChain(ctx.db.prisma, keys);
     if (options.json) ctx.print(JSON.stringify(toJson(report)));
     else {
-      ctx.print(`verified ${report.eventsVerified} events, seq ${report.fromSeq + 1n}..${report.verifiedThrough}, against ${report.checkpoints} checkpoints`);
+      ctx.print(
+        report.eventsVerified === 0
+          ? `no chained audit events to verify yet (${report.checkpoints} checkpoints)`
+          : `verified ${report.eventsVerified} events, seq ${report.fromSeq + 1n}..${report.verifiedThrough}, against ${report.checkpoints} checkpoints`,
+      );
       if (report.unchained > 0) ctx.print(`${report.unchained} newer events are not chained yet (a server chains them within moments)`);
       ctx.print(report.problem ? `FAILED (${report.problem.kind}) at seq ${report.problem.seq}: ${report.problem.message}` : 'OK');
     }

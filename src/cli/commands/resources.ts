@@ -63,6 +63,8 @@ export const resourcesList: CliCommand = {
     const options = parseOptions(args, { json: { type: 'boolean' } });
     const resources = await createResourceStore(ctx.db.prisma).list();
     if (options.json) return ctx.print(JSON.stringify(resources));
-    for (const r of resources) ctx.print(`${r.identifier}\t${r.name}\t${r.scopes.map((s) => s.name).join(' ')}`);
+    for (const r of resources) ctx.print(`${r.identifier}\t${r.name}\t${r.scopes.map((s) => `${s.name}${s.requires_approval ? '*' : ''}`).join(' ')}`);
+    // Approval-only (requires_approval) scopes never come from a standing approval: say so where they are listed.
+    if (resources.some((r) => r.scopes.some((s) => s.requires_approval))) ctx.print('* approval-only: a fresh human approval for every token');
   },
 };
