@@ -9,6 +9,8 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
 import { recordAuditEvent } from './audit/audit-log.js';
 import { createApp } from './http/app.js';
+import { outageLog } from './http/outage.js';
+import { recordablePath } from './http/input-rules.js';
 import { loadKek } from './keys/kek.js';
 import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
 import { startKeyWatcher } from './keys/key-watcher.js';
@@ -164,10 +166,24 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
       });
     const provider = new ProviderHost(buildProvider(keys), prefix);
+    const outages = outageLog(log);
     const app = createApp({
       provider,
       issuer: issuerUrl,
       log,
+      edge: {
+        outages,
+        renderPage: pages.renderError,
+        auditRefusal: (ctx, details) =>
+          recordAuditEvent(db.prisma, {
+            action: 'request.refused',
+            outcome: 'failure',
+            actor: { kind: details.surface === 'admin' ? 'admin' : details.surface === 'pages' ? 'human' : 'app' },
+            requestId: (ctx.state as { requestId?: string }).requestId,
+            ip: ctx.ip,
+            details: { ...details, method: ctx.method, path: recordablePath(ctx.path) },
+          }).catch((failure: unknown) => log.warn({ err: failure }, 'could not audit a refused request')),
+      },
       ping: () => db.ping(),
       trustProxy: config.trustProxy,
       routes: [
@@ -175,6 +191,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         protectedResourceMetadataRoute(prefix, issuer, resources),
         securityEventPollRoute({
           prefix,
+          prisma: db.prisma,
           clients,
           secrets,
           feed: createSecurityEventFeed({ prisma: db.prisma, issuer, signingKey: () => keyRing.current.signing[0]! }),

@@ -11,6 +11,7 @@ import { setTokenContext, tokenContextFor } from '../tokens/token-context.js';
 import { OIDC_SCOPES } from '../clients/client-store.js';
 import { TOKEN_EXCHANGE } from '../agents/agent-store.js';
 import type { AdapterFactory } from './adapter.js';
+import { isDatabaseUnavailable, outageLog } from '../http/outage.js';
 import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_REPEATABLE } from './grants/token-exchange.js';
 
 export type InteractionPages = {
@@ -275,15 +276,25 @@ export function createProvider(options: ProviderOptions): Provider {
     return Promise.resolve(typeof actual === 'string' && options.secrets.verify(actual, this.clientSecret));
   } as never;
 
-  provider.on('server_error', (_ctx, error) => options.log.error({ err: error }, 'oidc-provider server error'));
-  // Refusals are on the record with the rule that refused (the error and its description). Token exchange audits
-  // its own refusals with the delegation rule, so its grant errors are not recorded twice.
+  // A database outage fails every request alike: the edge answers 503 (src/http/edge.ts) and the log gets one line
+  // per interval; any other fault is logged in full.
+  const outages = outageLog(options.log);
+  provider.on('server_error', (ctx, error) => {
+    if (!isDatabaseUnavailable(error)) return options.log.error({ err: error }, 'oidc-provider server error');
+    if (ctx?.state) (ctx.state as { databaseUnavailable?: boolean }).databaseUnavailable = true;
+    outages.report(error);
+  });
+  // Refusals are on the record with the rule that refused (the error and its description), once each. Token exchange
+  // audits its own refusals (CustomOIDCProviderError, with the delegation rule); anything refused before its handler
+  // runs (client authentication, duplicate or unknown parameters, scopes) is recorded here like any other grant's.
   if (options.auditRefusal) {
     const audit = options.auditRefusal;
     provider.on('authorization.error', (ctx, error) => audit(ctx, 'authorization', error));
     provider.on('backchannel_authentication.error', (ctx, error) => audit(ctx, 'backchannel_authentication', error));
+    provider.on('introspection.error', (ctx, error) => audit(ctx, 'introspection', error));
+    provider.on('revocation.error', (ctx, error) => audit(ctx, 'revocation', error));
     provider.on('grant.error', (ctx, error) => {
-      if (ctx.oidc?.params?.grant_type !== TOKEN_EXCHANGE) audit(ctx, 'token', error);
+      if (ctx.oidc?.params?.grant_type !== TOKEN_EXCHANGE || !(error instanceof errors.CustomOIDCProviderError)) audit(ctx, 'token', error);
     });
   }
   return provider;
