@@ -18,6 +18,7 @@ import { createAgentStore, type AgentStore } from './agents/agent-store.js';
 import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
 import { createAgentBlockStore } from './approvals/agent-block-store.js';
 import { createBackchannelApprovals } from './approvals/backchannel-approvals.js';
+import { rehashLegacyCibaIds } from './approvals/ciba-request-ids.js';
 import { approvalNotifier } from './approvals/notifier.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
 import { createRevocationService, type RevocationService } from './revocation/revocation-service.js';
@@ -123,7 +124,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const backchannel = createBackchannelApprovals({
       prisma: db.prisma, provider: () => provider.current, approvals, blocks, resources, config, log,
       notifier: approvalNotifier(config, log),
+      hashId: secrets.hash,
+      storedReference: adapter.storedReference,
     });
+    await rehashLegacyCibaIds(db.prisma, secrets.hash);
     const pages = createPages({
       prefix, provider: () => provider.current, users, resources, prisma: db.prisma, kek,
       approvals, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,

@@ -39,6 +39,10 @@ export type BackchannelDependencies = {
   notifier: ApprovalNotifier;
   config: Pick<Config, 'ciba' | 'approvals'>;
   log: Logger;
+  /** ciba_requests.id is the keyed hash of the auth_req_id (a bearer value), as oidc_payloads' id is (src/oauth/adapter.ts). */
+  hashId: (authReqId: string) => string;
+  /** Finds oidc-provider's request by that stored hash (src/oauth/adapter.ts, `storedReference`). */
+  storedReference: (storedId: string) => string;
 };
 
 const words = (value: unknown) => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
@@ -111,7 +115,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       const grantable = new Set(['openid', 'profile', ...Object.values(ctx.oidc.resourceServers ?? {}).flatMap((s) => words((s as { scope?: string }).scope))]);
       const scopes = words(request.scope).filter((scope) => grantable.has(scope));
       const row = await prisma.cibaRequest.create({
-        data: { id: request.jti, userId: account.accountId, agentId: client.clientId, scopes, resources, bindingMessage: bindingMessage ?? null, expiresAt },
+        data: { id: deps.hashId(request.jti), userId: account.accountId, agentId: client.clientId, scopes, resources, bindingMessage: bindingMessage ?? null, expiresAt },
       });
       await recordAuditEvent(prisma, {
         action: 'ciba.requested',
@@ -122,7 +126,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
         clientId: client.clientId,
         requestId: (ctx.state as { requestId?: string }).requestId,
         ip: ctx.ip,
-        details: { auth_req_id_hint: request.jti.slice(0, 6), scopes: row.scopes, resources, binding_message: bindingMessage },
+        details: { ciba_request_id: row.id, scopes: row.scopes, resources, binding_message: bindingMessage },
       });
       const agent = await prisma.agent.findUnique({ where: { id: client.clientId }, select: { name: true } });
       // Not awaited: a slow or failing notifier must neither delay nor fail the agent's request; the human sees it on
@@ -148,9 +152,9 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       return;
     }
     if (oidc.route !== 'token' || oidc.params?.grant_type !== CIBA_GRANT || typeof oidc.params.auth_req_id !== 'string') return;
-    const id = oidc.params.auth_req_id;
+    const id = deps.hashId(oidc.params.auth_req_id);
     const agentId = oidc.client?.clientId;
-    if (!agentId || id.length > 256) return;
+    if (!agentId || oidc.params.auth_req_id.length > 256) return;
     if (body?.error === 'authorization_pending') {
       // One conditional UPDATE: concurrent polls cannot both pass.
       const polled = await prisma.$executeRaw`
@@ -198,7 +202,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       const row = await prisma.cibaRequest.findFirst({ where: { id, userId, ...pendingWhere(now) } });
       if (!row) return false;
       const provider = deps.provider();
-      const request = await provider.BackchannelAuthenticationRequest.find(id);
+      const request = await provider.BackchannelAuthenticationRequest.find(deps.storedReference(id));
       if (!request) return false;
       const audit = (action: string, details: Record<string, unknown>) =>
         recordAuditEvent(prisma, { action, outcome: 'success', actor: { kind: 'human', id: userId }, userId, agentId: row.agentId, clientId: row.agentId, ...who, details });

@@ -40,9 +40,9 @@ export type Cast = {
 
 export const PASSWORD = 'correct horse battery staple';
 
-export async function startCast(): Promise<Cast> {
+export async function startCast(options: { env?: Record<string, string>; logs?: NodeJS.WritableStream } = {}): Promise<Cast> {
   const adminKey = generateSecret('aa_ak');
-  const server = await startTestServer({ env: { AGENTAUTH_BOOTSTRAP_ADMIN_KEY: adminKey } });
+  const server = await startTestServer({ env: { AGENTAUTH_BOOTSTRAP_ADMIN_KEY: adminKey, ...options.env }, ...(options.logs ? { logs: options.logs } : {}) });
   const admin = adminClient(server, adminKey);
   await seed(admin);
   const alice = { ...(await createUser(admin, 'alice')), password: PASSWORD };
