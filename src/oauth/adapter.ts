@@ -79,11 +79,21 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
     }
 
     findByUserCode(userCode: string) {
-      return this.findOne({ model: this.model, userCode });
+      return this.findBySecondaryKey({ model: this.model, userCode });
     }
 
     findByUid(uid: string) {
-      return this.findOne({ model: this.model, uid });
+      return this.findBySecondaryKey({ model: this.model, uid });
+    }
+
+    /**
+     * Found by uid or user code, a bearer row cannot give back its value (only the hash is stored): its `jti` is a
+     * stored reference instead, so the instance can still be saved or destroyed in place.
+     */
+    private async findBySecondaryKey(where: Prisma.OidcPayloadWhereInput): Promise<AdapterPayload | undefined> {
+      const found = await this.findRow(where);
+      if (!found) return undefined;
+      return BEARER.has(this.model) ? { ...found.payload, jti: `${referenceTag}${found.id}` } : found.payload;
     }
 
     async consume(id: string): Promise<void> {
@@ -109,13 +119,17 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
     }
 
     private async findOne(where: Prisma.OidcPayloadWhereInput): Promise<AdapterPayload | undefined> {
+      return (await this.findRow(where))?.payload;
+    }
+
+    private async findRow(where: Prisma.OidcPayloadWhereInput): Promise<{ id: string; payload: AdapterPayload } | undefined> {
       const row = await prisma.oidcPayload.findFirst({
         where: { ...where, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
-        select: { payload: true, consumedAt: true },
+        select: { id: true, payload: true, consumedAt: true },
       });
       if (!row) return undefined;
       const payload = row.payload as AdapterPayload;
-      return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+      return { id: row.id, payload: row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload };
     }
   }
 
