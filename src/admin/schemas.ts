@@ -20,7 +20,7 @@ const agentName = name.refine(isShownText, SHOWN_TEXT_RULE);
 // ---- errors and lists ----
 
 export const errorSchema = z.object({
-  error: z.string().meta({ description: 'invalid_request | unauthorized | forbidden | not_found | method_not_allowed | conflict | server_error' }),
+  error: z.string().meta({ description: 'invalid_request | unauthorized | forbidden | not_found | method_not_allowed | conflict | server_error | service_unavailable (503, the database is unreachable: retry after Retry-After)' }),
   message: z.string(),
   details: z
     .array(z.object({ path: z.string().meta({ description: 'dotted path of the field, e.g. scopes.0' }), message: z.string() }))
