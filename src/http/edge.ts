@@ -85,7 +85,9 @@ export function inputEdge(deps: EdgeDependencies): Middleware {
       checkPath(ctx.path);
       if (ctx.querystring.length > MAX_QUERY_LENGTH) throw new InputRefusal('length', 'the query string', `the query string is longer than ${MAX_QUERY_LENGTH} characters`);
       checkUrlEncoded(ctx.querystring, 'query');
-      checkAuthorization(ctx.get('authorization'));
+      // Basic credentials are decoded and looked up only on the OAuth endpoints and the event poll; elsewhere a Basic
+      // header is just the wrong scheme (the admin API answers 401).
+      if (surface === 'oauth' || surface === 'events') checkAuthorization(ctx.get('authorization'));
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && hasBody(ctx)) await checkBody(ctx, surface);
     } catch (error) {
       const refusal = refusalOf(error);
