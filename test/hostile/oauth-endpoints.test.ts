@@ -22,6 +22,25 @@ function endpoint(path: string, name: string, body: string | Buffer | Buffer[], 
 
 const cases: HostileCase[] = [];
 
+// Real credentials of one tenant, for cross-tenant and replay cases (made before any case counts rows).
+const agentsOwnToken = await (async () => {
+  const response = await fetch(`${cast.server.issuer}/token`, {
+    method: 'POST',
+    headers: { ...FORM, authorization: cast.basic(cast.agent) },
+    body: `grant_type=client_credentials&resource=${enc(API)}&scope=files%3Aread`,
+  });
+  return ((await response.json()) as { access_token: string }).access_token;
+})();
+const alicesAuthReqId = await (async () => {
+  const response = await fetch(`${cast.server.issuer}/backchannel`, {
+    method: 'POST',
+    headers: { ...FORM, authorization: cast.basic(cast.agent) },
+    body: `login_hint=alice&scope=openid%20files%3Aread&resource=${enc(API)}`,
+  });
+  return ((await response.json()) as { auth_req_id: string }).auth_req_id;
+})();
+const asBob = { headers: { ...FORM, authorization: cast.basic(cast.bobsAgent) } };
+
 // --- /token: every string parameter of every grant, with NUL and broken UTF-8
 const tokenFields: Array<[string, (value: string) => string]> = [
   ['grant_type', (v) => `grant_type=${v}`],
@@ -78,6 +97,15 @@ cases.push(token('made-up refresh token', 'grant_type=refresh_token&refresh_toke
 cases.push(token('made-up auth_req_id', `grant_type=${enc(CIBA)}&auth_req_id=made-up`, { status: [400] }));
 cases.push(token('huge requested_lifetime', `grant_type=${enc(TOKEN_EXCHANGE)}&subject_token=a&subject_token_type=${enc(ACCESS)}&resource=${enc(API)}&requested_lifetime=1e400`, { status: [400] }));
 cases.push(token('negative requested_lifetime', `grant_type=${enc(TOKEN_EXCHANGE)}&subject_token=a&subject_token_type=${enc(ACCESS)}&resource=${enc(API)}&requested_lifetime=-5`, { status: [400] }));
+
+// --- cross-tenant and replayed credentials
+cases.push(token("another agent polls alice's agent's auth_req_id", `grant_type=${enc(CIBA)}&auth_req_id=${alicesAuthReqId}`, { ...asBob, status: [400], audit: 'token.refused' }));
+cases.push(token("another agent exchanges an agent's own token", `grant_type=${enc(TOKEN_EXCHANGE)}&subject_token=${agentsOwnToken}&subject_token_type=${enc(ACCESS)}&resource=${enc(API)}`, { ...asBob, status: [400], audit: 'token_exchange.refused' }));
+cases.push(token("an agent's own token exchanged for delegated access", `grant_type=${enc(TOKEN_EXCHANGE)}&subject_token=${agentsOwnToken}&subject_token_type=${enc(ACCESS)}&resource=${enc(API)}`, { status: [400], audit: 'token_exchange.refused' }));
+cases.push(token('an access token replayed as a refresh token', `grant_type=refresh_token&refresh_token=${agentsOwnToken}`, { status: [400], audit: 'token.refused' }));
+cases.push(token('an access token replayed as an authorization code', `grant_type=authorization_code&code=${agentsOwnToken}&redirect_uri=https%3A%2F%2Fa.example&code_verifier=${'a'.repeat(43)}`, { status: [400, 401] }));
+cases.push(token('a token with its signature cut off', `grant_type=${enc(TOKEN_EXCHANGE)}&subject_token=${agentsOwnToken.split('.').slice(0, 2).join('.')}.&subject_token_type=${enc(ACCESS)}&resource=${enc(API)}`, { status: [400] }));
+cases.push({ name: "GET /me: an agent's JWT access token for a resource (not for userinfo)", path: '/me', headers: { authorization: `Bearer ${agentsOwnToken}` }, shape: 'oauth', status: [400, 401, 403] });
 
 // --- /token: bodies in the wrong shape, size or encoding
 cases.push(token('JSON body', '{"grant_type":"client_credentials"}', { headers: { ...JSON_TYPE, authorization: cast.basic(cast.agent) }, status: [400] }));
