@@ -205,4 +205,3 @@ describe('hostile input at the OAuth endpoints', () => {
   }
 });
 
-export const size = cases.length;

@@ -1,10 +1,10 @@
 // Hostile input at the human pages (/approvals and the sign-in/consent interaction pages): broken and oversized
 // forms get a 4xx error page, change nothing, and a refused form post is on the record, including a signed-in human
 // trying to withdraw someone else's approval.
-import { createCsrfGuard, deriveCsrfKey } from '../../src/pages/csrf.js';
+import { deriveCsrfKey } from '../../src/pages/csrf.js';
 import { parseKek } from '../../src/keys/kek.js';
 import { formToken, HttpBrowser } from '../support/browser.js';
-import { chunkedForm, FORM, NASTY, PASSWORD, runCase, startCast, type Cast, type HostileCase } from './support.js';
+import { chunkedForm, FORM, NASTY, PASSWORD, runCase, send, startCast, type Cast, type HostileCase } from './support.js';
 import { createHmac } from 'node:crypto';
 
 const cast: Cast = await startCast();
@@ -18,7 +18,6 @@ const bob = new HttpBrowser(cast.server.url);
   if (signedIn.status !== 303) throw new Error(`bob could not sign in: ${signedIn.status}`);
   await bob.get('/approvals'); // sets the CSRF cookie for the page's forms
 }
-void createCsrfGuard;
 const csrfKey = deriveCsrfKey(parseKek(cast.server.config.kek!));
 /** A CSRF token bob's browser would hold for `purpose` (computed here: the page never offers it for others' approvals). */
 function csrfFor(browser: HttpBrowser, purpose: string): string {
@@ -78,7 +77,7 @@ describe('hostile input at the human pages', () => {
     it(`${c.name}: ${c.status?.join('/') ?? '4xx'}${c.audit ? `, audited as ${c.audit}` : ''}`, async () => {
       if (c.status?.[0] === 200) {
         // A forged cookie is no sign-in: the sign-in page, nobody's approvals.
-        const response = await (await import('./support.js')).send(cast.server.url, c);
+        const response = await send(cast.server.url, c);
         expect(response.status).toBe(200);
         expect(response.text).toContain('name="password"');
         return;
