@@ -56,7 +56,8 @@ const tokenFields: Array<[string, (value: string) => string]> = [
   ['parameter name', (v) => `grant_type=client_credentials&${v}=1`],
 ];
 for (const [field, body] of tokenFields) {
-  for (const nasty of NASTY) cases.push(token(`${nasty.label} in ${field}`, body(nasty.encoded), { status: [400] }));
+  // Refused at the HTTP edge, before any client authentication: recorded as request.refused with the rule.
+  for (const nasty of NASTY) cases.push(token(`${nasty.label} in ${field}`, body(nasty.encoded), { status: [400], audit: 'request.refused' }));
 }
 for (const field of ['scope', 'resource', 'refresh_token', 'auth_req_id']) {
   cases.push(token(`a 100 KB-long ${field} in a small body limit`, `grant_type=client_credentials&${field}=${'a'.repeat(20_000)}`, { status: [400] }));
@@ -115,7 +116,7 @@ cases.push(token('gzip-encoded body', Buffer.from([0x1f, 0x8b, 0x08, 0x00]), { h
 cases.push(token('raw invalid UTF-8 bytes in the body', Buffer.from([0x67, 0x72, 0x61, 0x6e, 0x74, 0x5f, 0x74, 0x79, 0x70, 0x65, 0x3d, 0xff, 0xfe]), { status: [400] }));
 cases.push(token('raw NUL in the body', Buffer.from('grant_type=client_credentials\u0000&scope=x'), { status: [400] }));
 cases.push(token('100 KB body with content-length', `grant_type=client_credentials&x=${'a'.repeat(100 * 1024)}`, { status: [413] }));
-cases.push(token('60 KB chunked body', chunkedForm(6 * 1024, 10), { status: [413] }));
+cases.push(token('60 KB chunked body', chunkedForm(6 * 1024, 10), { status: [413], audit: 'request.refused' }));
 cases.push(token('1 MB chunked body', chunkedForm(64 * 1024, 16), { status: [413] }));
 
 // --- introspection and revocation: the same rules, and refusals on the record
