@@ -10,6 +10,8 @@ import { applyMigrations } from './db/migrate.js';
 import { createAuditLog } from './audit/audit-log.js';
 import { ensureDatabaseExists } from './db/create-database.js';
 import { createApp } from './http/app.js';
+import { outageLog } from './http/outage.js';
+import { recordablePath } from './http/input-rules.js';
 import { loadKek } from './keys/kek.js';
 import { ensureKeys, loadKeys, type KeySet } from './keys/key-store.js';
 import { startKeyWatcher } from './keys/key-watcher.js';
@@ -18,6 +20,7 @@ import { createApprovalStore, type ApprovalStore } from './approvals/approval-st
 import { createAgentBlockStore } from './approvals/agent-block-store.js';
 import { createBackchannelApprovals } from './approvals/backchannel-approvals.js';
 import { createCibaRequestStore } from './approvals/ciba-request-store.js';
+import { rehashLegacyCibaIds } from './approvals/ciba-request-ids.js';
 import { approvalNotifier } from './approvals/notifier.js';
 import { createClientStore, type ClientStore } from './clients/client-store.js';
 import { createDynamicClientStore } from './clients/dynamic-client-store.js';
@@ -45,7 +48,7 @@ import type { Logger } from './observability/logger.js';
 import { bootstrapAdminKey, createAdminApi } from './admin/index.js';
 import { deriveAuditKeys, startAuditChainer } from './audit/audit-chain.js';
 import { createSecurityEventFeed } from './revocation/security-events.js';
-import { securityEventPollRoute } from './revocation/security-event-poll.js';
+import { securityEventPollRoute } from './oauth/security-event-poll.js';
 import { listKeys } from './keys/key-store.js';
 import { serverMetrics } from './observability/metrics.js';
 import { metricsRoute, requestObservation, startMetricsServer } from './http/observability.js';
@@ -154,7 +157,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const backchannel = createBackchannelApprovals({
       inTransaction, requests: createCibaRequestStore(db.prisma), users, agents, audit, provider: () => provider.current, approvals, blocks, resources, config, log,
       notifier: approvalNotifier(config, log),
+      hashId: secrets.hash,
+      storedReference: adapter.storedReference,
     });
+    await rehashLegacyCibaIds(db.prisma, secrets.hash);
     const pages = createPages({
       prefix, provider: () => provider.current, users, resources, audit, inTransaction, throttle, kek,
       approvals, agents, revocation, approvalDefaultDays: config.approvals.defaultDays, blocks, pending: backchannel.pending,
@@ -198,10 +204,24 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const metricsServer = await startMetricsServer(scraped, { port: config.metrics.port, host: config.metrics.host, log });
       cleanup.unshift(() => metricsServer.close());
     }
+    const outages = outageLog(log);
     const app = createApp({
       provider,
       issuer: issuerUrl,
       log,
+      edge: {
+        outages,
+        renderPage: pages.renderError,
+        auditRefusal: (ctx, details) =>
+          audit.record({
+            action: 'request.refused',
+            outcome: 'failure',
+            actor: { kind: details.surface === 'admin' ? 'admin' : details.surface === 'pages' ? 'human' : 'app' },
+            requestId: (ctx.state as { requestId?: string }).requestId,
+            ip: ctx.ip,
+            details: { ...details, method: ctx.method, path: recordablePath(ctx.path) },
+          }).catch((failure: unknown) => log.warn({ err: failure }, 'could not audit a refused request')),
+      },
       ping: () => db.ping(),
       trustProxy: config.trustProxy,
       routes: [
@@ -211,6 +231,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         protectedResourceMetadataRoute(prefix, issuer, resources),
         securityEventPollRoute({
           prefix,
+          audit,
           clients,
           secrets,
           feed: createSecurityEventFeed({ prisma: db.prisma, issuer, signingKey: () => keyRing.current.signing[0]! }),

@@ -3,11 +3,13 @@
 // a client sends produces a 500 or a stack trace; a genuine server fault is logged and answered without internals.
 import type { Context, Middleware } from 'koa';
 import type { z } from 'zod';
+import { BODY_LIMITS, bufferedBody } from '../http/request-body.js';
+import { isDatabaseUnavailable } from '../http/outage.js';
 import { ConflictError, InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
 import { ResourceExistsError } from '../resources/resource-store.js';
 import { UserInputError, UsernameTakenError } from '../humans/user-store.js';
 
-export const JSON_BODY_LIMIT = 64 * 1024;
+export const JSON_BODY_LIMIT = BODY_LIMITS.admin;
 
 export type ErrorCode = 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'conflict' | 'server_error';
 
@@ -32,6 +34,8 @@ export function errorBoundary(): Middleware {
     try {
       await next();
     } catch (error) {
+      // An outage is the edge's to answer (503, Retry-After, logged once per interval).
+      if (isDatabaseUnavailable(error)) throw error;
       const [status, body] = toResponse(error);
       if (status >= 500) {
         ctx.state.log?.error({ err: error }, 'admin API request failed');
@@ -102,19 +106,10 @@ export async function readJsonBody(ctx: Context, limit = JSON_BODY_LIMIT): Promi
   const tooLarge = () => new AdminHttpError(413, 'invalid_request', `the body is larger than ${limit / 1024} KiB`);
   if (declared !== undefined && declared > limit) throw tooLarge();
 
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of ctx.req) {
-      size += (chunk as Buffer).length;
-      if (size > limit) throw tooLarge();
-      chunks.push(chunk as Buffer);
-    }
-  } catch (error) {
-    if (error instanceof AdminHttpError) throw error;
-    throw new AdminHttpError(400, 'invalid_request', 'the body could not be read');
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  // Read (once, within the limit) and checked against the input rule by the HTTP edge (src/http/edge.ts).
+  const body = bufferedBody(ctx);
+  if (body.length > limit) throw tooLarge();
+  const text = body.toString('utf8');
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text) as unknown;

@@ -10,7 +10,9 @@ import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { PrismaClient } from '../db/client.js';
+import { recordAuditEvent } from '../audit/audit-log.js';
 import { NotFoundError } from '../errors.js';
+import { recordablePath } from '../http/input-rules.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
@@ -94,6 +96,19 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
   let document: Record<string, unknown> | undefined;
   const boundary = errorBoundary();
 
+  /** A key refused (401) or a role overstepped (403): on the record with the rule, never with the key. */
+  async function refused(ctx: Context, error: unknown, rule: string, keyId?: string): Promise<never> {
+    await recordAuditEvent(deps.prisma, {
+      action: 'admin.refused',
+      outcome: 'failure',
+      actor: { kind: 'admin', id: keyId },
+      requestId: ctx.state.requestId as string | undefined,
+      ip: ctx.ip,
+      details: { rule, method: ctx.method, path: recordablePath(ctx.path), status: (error as { status?: number }).status },
+    });
+    throw error;
+  }
+
   async function dispatch(ctx: Context): Promise<void> {
     const path = ctx.path.slice(base.length) || '/';
     const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
@@ -105,7 +120,7 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
       return;
     }
 
-    const admin = await authenticateAdmin(ctx, services.adminKeys);
+    const admin = await authenticateAdmin(ctx, services.adminKeys).catch((error: unknown) => refused(ctx, error, ctx.get('authorization') === '' ? 'admin_key.missing' : 'admin_key.invalid'));
     const candidates = routes.flatMap(({ route, match }) => {
       const params = match(path);
       return params ? [{ route, params }] : [];
@@ -117,7 +132,11 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
       throw new AdminHttpError(405, 'method_not_allowed', `${ctx.method} is not allowed here`);
     }
     const { route, params } = found;
-    authorize(admin, route.method, route.readOnly);
+    try {
+      authorize(admin, route.method, route.readOnly);
+    } catch (error) {
+      return refused(ctx, error, 'role.read_only', admin.id);
+    }
     // Every id in a path is a UUID unless the route says otherwise (an agent's may be its metadata document URL);
     // anything else names nothing (and must not reach a uuid column).
     const defaultId = route.path.startsWith('/agents/') ? AGENT_ID : route.path.startsWith('/client-domains/') ? /^[a-z0-9.-]{1,253}$/i : UUID;

@@ -6,6 +6,7 @@ import { AGENT_AUTH_METHODS } from '../agents/agent-store.js';
 import { AGENT_ID } from './http.js';
 import { APP_GRANT_TYPES, APPLICATION_TYPES, AUTH_METHODS } from '../clients/client-store.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../humans/passwords.js';
+import { isShownText, SHOWN_TEXT_RULE } from '../text/shown-text.js';
 import { MAX_ACCESS_TOKEN_TTL, scopeSchema } from '../resources/resource-store.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -15,11 +16,13 @@ const id = z.guid();
 const date = z.iso.datetime();
 const nullableDate = date.nullable();
 const name = z.string().trim().min(1).max(200);
+/** An agent's name is shown to humans deciding whether to trust it: the rule for text shown as it is. */
+const agentName = name.refine(isShownText, SHOWN_TEXT_RULE);
 
 // ---- errors and lists ----
 
 export const errorSchema = z.object({
-  error: z.string().meta({ description: 'invalid_request | unauthorized | forbidden | not_found | method_not_allowed | conflict | server_error' }),
+  error: z.string().meta({ description: 'invalid_request | unauthorized | forbidden | not_found | method_not_allowed | conflict | server_error | service_unavailable (503, the database is unreachable: retry after Retry-After)' }),
   message: z.string(),
   details: z
     .array(z.object({ path: z.string().meta({ description: 'dotted path of the field, e.g. scopes.0' }), message: z.string() }))
@@ -190,7 +193,7 @@ export const agentCreatedSchema = agentSchema.extend({
 export const agentSecretSchema = z.object({ id: z.string(), client_secret: z.string().meta({ description: 'the new secret, shown once' }) });
 
 export const agentCreateSchema = z.strictObject({
-  name,
+  name: agentName,
   description: z.string().max(2000).optional(),
   owner_user_id: id.meta({ description: 'the human responsible for the agent' }),
   scopes: scopeNames,
@@ -203,7 +206,7 @@ export const agentCreateSchema = z.strictObject({
 
 export const agentUpdateSchema = z
   .strictObject({
-    name: name.optional(),
+    name: agentName.optional(),
     description: z.string().max(2000).optional(),
     owner_user_id: id.optional(),
     scopes: scopeNames.optional(),

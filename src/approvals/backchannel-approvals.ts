@@ -68,6 +68,10 @@ export type BackchannelDependencies = {
   notifier: ApprovalNotifier;
   config: Pick<Config, 'ciba' | 'approvals'>;
   log: Logger;
+  /** ciba_requests.id is the keyed hash of the auth_req_id (a bearer value), as oidc_payloads' id is (src/oauth/adapter.ts). */
+  hashId: (authReqId: string) => string;
+  /** Finds oidc-provider's request by that stored hash (src/oauth/adapter.ts, `storedReference`). */
+  storedReference: (storedId: string) => string;
 };
 
 const words = (value: unknown) => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
@@ -128,7 +132,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       // Only what can be granted is shown: the resource's scopes within the agent's ceiling, and profile.
       const grantable = new Set(['openid', 'profile', ...Object.values(ctx.oidc.resourceServers ?? {}).flatMap((s) => words((s as { scope?: string }).scope))]);
       const scopes = words(request.scope).filter((scope) => grantable.has(scope));
-      const row = await requests.create({ id: request.jti, userId: account.accountId, agentId: client.clientId, scopes, resources, bindingMessage: bindingMessage ?? null, expiresAt });
+      const row = await requests.create({ id: deps.hashId(request.jti), userId: account.accountId, agentId: client.clientId, scopes, resources, bindingMessage: bindingMessage ?? null, expiresAt });
       await deps.audit.record({
         action: 'ciba.requested',
         outcome: 'success',
@@ -138,7 +142,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
         clientId: client.clientId,
         requestId: (ctx.state as { requestId?: string }).requestId,
         ip: ctx.ip,
-        details: { auth_req_id_hint: request.jti.slice(0, 6), scopes: row.scopes, resources, binding_message: bindingMessage },
+        details: { ciba_request_id: row.id, scopes: row.scopes, resources, binding_message: bindingMessage },
       });
       const agent = await deps.agents.describe(client.clientId);
       // Not awaited: a slow or failing notifier must neither delay nor fail the agent's request; the human sees it on
@@ -164,9 +168,9 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       return;
     }
     if (oidc.route !== 'token' || oidc.params?.grant_type !== CIBA_GRANT || typeof oidc.params.auth_req_id !== 'string') return;
-    const id = oidc.params.auth_req_id;
+    const id = deps.hashId(oidc.params.auth_req_id);
     const agentId = oidc.client?.clientId;
-    if (!agentId || id.length > 256) return;
+    if (!agentId || oidc.params.auth_req_id.length > 256) return;
     if (body?.error === 'authorization_pending') {
       if (!(await requests.recordPoll(id, agentId, config.ciba.pollIntervalSeconds))) {
         ctx.body = { error: 'slow_down', error_description: `poll at most every ${config.ciba.pollIntervalSeconds} seconds` };
@@ -207,7 +211,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       const row = await requests.findPending(id, userId, now);
       if (!row) return false;
       const provider = deps.provider();
-      const request = await provider.BackchannelAuthenticationRequest.find(id);
+      const request = await provider.BackchannelAuthenticationRequest.find(deps.storedReference(id));
       if (!request) return false;
       const audit = (action: AuditAction, details: Record<string, unknown>) =>
         deps.audit.record({ action, outcome: 'success', actor: { kind: 'human', id: userId }, userId, agentId: row.agentId, clientId: row.agentId, ...who, details });

@@ -3,6 +3,7 @@
 import Koa from 'koa';
 import type { ProviderHost } from '../oauth/provider-host.js';
 import type { Logger } from '../observability/logger.js';
+import { edgeErrors, inputEdge, type EdgeDependencies } from './edge.js';
 import { healthRoutes } from './health.js';
 import { requestContext, type RequestState } from './request-context.js';
 
@@ -16,6 +17,8 @@ export type AppDependencies = {
   routes: Koa.Middleware[];
   /** Middleware that must see requests right before the provider does (token handle translation). */
   beforeProvider?: Koa.Middleware[];
+  /** Error shapes, outage logging and the audit of refused input (src/http/edge.ts). */
+  edge: Omit<EdgeDependencies, 'prefix' | 'log'>;
 };
 
 export function createApp(deps: AppDependencies): Koa<RequestState> {
@@ -27,12 +30,16 @@ export function createApp(deps: AppDependencies): Koa<RequestState> {
     deps.log.error({ err: { name: error.name, message: error.message, stack: error.stack } }, 'unhandled request error');
   });
 
+  const prefix = deps.issuer.pathname.replace(/\/$/, '');
+  const edge: EdgeDependencies = { ...deps.edge, prefix, log: deps.log };
   app.use(requestContext(deps.log));
   app.use(securityHeaders());
+  app.use(edgeErrors(edge));
+  app.use(inputEdge(edge));
   app.use(healthRoutes(deps.ping));
-  const prefix = deps.issuer.pathname.replace(/\/$/, '');
   for (const route of deps.routes) app.use(route);
   app.use(authorizationServerMetadata(prefix));
+  app.use(discoveryFromIssuer(prefix, deps.issuer));
   for (const middleware of deps.beforeProvider ?? []) app.use(middleware);
   app.use(deps.provider.middleware());
   return app;
@@ -47,6 +54,28 @@ function authorizationServerMetadata(prefix: string): Koa.Middleware {
   return async (ctx, next) => {
     if (names.has(ctx.path)) ctx.path = `${prefix}/.well-known/openid-configuration`;
     await next();
+  };
+}
+
+/**
+ * oidc-provider writes its discovery document's URLs (jwks_uri, every endpoint) from the request's Host header; a
+ * client must learn them from the configured issuer only, whatever Host it sent.
+ */
+function discoveryFromIssuer(prefix: string, issuer: URL): Koa.Middleware {
+  const path = `${prefix}/.well-known/openid-configuration`;
+  const configured = issuer.href.replace(/\/$/, '');
+  return async (ctx, next) => {
+    await next();
+    if (ctx.path !== path || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
+    const requested = `${ctx.protocol}://${ctx.host}${prefix}`;
+    if (requested === configured) return;
+    const rewrite = (value: unknown): unknown => {
+      if (typeof value === 'string') return value === requested || value.startsWith(`${requested}/`) ? configured + value.slice(requested.length) : value;
+      if (Array.isArray(value)) return value.map(rewrite);
+      if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewrite(v)]));
+      return value;
+    };
+    ctx.body = rewrite(ctx.body);
   };
 }
 

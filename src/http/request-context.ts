@@ -1,7 +1,7 @@
 // Gives every request an id (honouring a well-formed inbound X-Request-Id) and writes one access-log line per
 // request. The logged path omits the query string: authorization requests carry codes and state there.
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from '../observability/logger.js';
 
 const INBOUND_ID = /^[A-Za-z0-9._-]{8,128}$/;
@@ -15,14 +15,29 @@ export function requestContext(log: Logger): Middleware<RequestState> {
     ctx.state.requestId = requestId;
     ctx.state.log = log.child({ request_id: requestId });
     ctx.set('X-Request-Id', requestId);
+    // Read once, now: a socket that a refused or broken request has already destroyed has no address later, and
+    // Koa's `ctx.ip` would throw inside the access log (and every audit writer) instead of naming the client.
+    ctx.request.ip = clientIp(ctx);
     const started = performance.now();
     try {
       await next();
     } finally {
-      ctx.state.log.info(
-        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10, ip: ctx.ip },
-        'request',
-      );
+      try {
+        ctx.state.log.info(
+          { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10, ip: ctx.ip },
+          'request',
+        );
+      } catch {
+        // The access log never breaks a response.
+      }
     }
   };
+}
+
+function clientIp(ctx: Context): string {
+  try {
+    return ctx.ip;
+  } catch {
+    return '';
+  }
 }

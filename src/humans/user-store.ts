@@ -1,4 +1,5 @@
 // Humans: the people agents act for. Stored apart from agents; passwords as argon2id hashes.
+import { createHash } from 'node:crypto';
 import type { Account } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
@@ -86,7 +87,23 @@ export function createUserStore(prisma: PrismaClient) {
         },
         select,
       });
+      // A new password ends every sign-in made with the old one: the provider's sessions go now, and the /approvals
+      // sign-in cookie is bound to the password (sessionStamp) and stops verifying.
+      if (changes.password !== undefined) {
+        await tx.oidcPayload.deleteMany({ where: { model: 'Session', payload: { path: ['accountId'], equals: id } } });
+      }
       return { before, after };
+    },
+
+    /**
+     * A value that changes whenever the human's password does (a digest of its salted hash, never the hash): signed
+     * into sign-in cookies so that a password change signs the human out everywhere.
+     */
+    async sessionStamp(id: string): Promise<string | undefined> {
+      if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+      const row = await prisma.user.findUnique({ where: { id }, select: { passwordHash: true, status: true } });
+      if (!row || row.status !== 'active') return undefined;
+      return createHash('sha256').update(row.passwordHash).digest('base64url');
     },
 
     /** Deletes a user who owns no agents (their approvals go with them); ConflictError while agents remain. */

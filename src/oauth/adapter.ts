@@ -6,9 +6,12 @@
 // - `consume` is one conditional UPDATE: of two concurrent redemptions of one code or refresh token exactly one
 //   wins, the other gets `invalid_grant` (oidc-provider itself only checks `consumed` before consuming);
 // - `revokeByGrantId` is one DELETE per model;
-// - rows keyed by a bearer secret (token values, codes, session ids) are stored under the keyed hash of the key, so
-//   the table never holds a usable token;
+// - rows keyed by a bearer secret (token values, codes, session ids, auth_req_ids) are stored under the keyed hash of
+//   the key, and their payload is stored without `jti` (which is that secret): the table never holds a usable token.
+//   `find(id)` puts the presented id back; code of ours that knows only the stored hash (the CIBA answer on
+//   /approvals) reaches the row through `storedReference`, a handle no client can present;
 // - clients are not rows here: `Client` lookups read the client registry (src/clients/).
+import { randomBytes } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload, type ClientMetadata } from 'oidc-provider';
 import type { PrismaClient } from '../db/client.js';
 import { writerFor } from '../db/transaction.js';
@@ -23,7 +26,13 @@ const BEARER = new Set([
 /** Models whose consumption is a one-time redemption; a lost race is the client's error, not the server's. */
 const REDEEMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
-export type AdapterFactory = (model: string) => Adapter;
+export type AdapterFactory = ((model: string) => Adapter) & {
+  /**
+   * An id for oidc-provider's `find` that names a bearer row by its stored (hashed) id: for code of ours that holds
+   * only the hash. It carries a random per-process tag, so no client can present one.
+   */
+  storedReference(storedId: string): string;
+};
 
 export type AdapterOptions = {
   /** Keyed hash for bearer ids (HMAC-SHA-256 under a server key). */
@@ -56,31 +65,46 @@ export type AdapterOptions = {
 export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptions): AdapterFactory {
   const { hashId } = options;
   const clientAdapter = clientRegistryAdapter(options.clients, options.dynamicClients);
+  const referenceTag = `stored-${randomBytes(24).toString('base64url')}:`;
+  const bearerKey = (id: string) => (id.startsWith(referenceTag) ? id.slice(referenceTag.length) : hashId(id));
 
   class PrismaAdapter implements Adapter {
     private readonly key: (id: string) => string;
 
     constructor(private readonly model: string) {
-      this.key = BEARER.has(model) ? hashId : (id) => id;
+      this.key = BEARER.has(model) ? bearerKey : (id) => id;
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const key = this.key(id);
-      const issued = options.storeIssued?.(this.model, key, payload, expiresIn);
+      const stored = BEARER.has(this.model) ? withoutJti(payload) : payload;
+      const issued = options.storeIssued?.(this.model, key, stored, expiresIn);
       // A Grant saved together with its approval (src/db/transaction.ts) commits or rolls back with it.
-      await (issued ?? upsertPayload(writerFor(prisma), this.model, key, payload, expiresIn));
+      await (issued ?? upsertPayload(writerFor(prisma), this.model, key, stored, expiresIn));
     }
 
-    find(id: string) {
-      return this.findOne({ model: this.model, id: this.key(id) });
+    async find(id: string) {
+      const payload = await this.findOne({ model: this.model, id: this.key(id) });
+      // The id presented is the bearer value the payload was stored without.
+      return payload && BEARER.has(this.model) ? { ...payload, jti: id } : payload;
     }
 
     findByUserCode(userCode: string) {
-      return this.findOne({ model: this.model, userCode });
+      return this.findBySecondaryKey({ model: this.model, userCode });
     }
 
     findByUid(uid: string) {
-      return this.findOne({ model: this.model, uid });
+      return this.findBySecondaryKey({ model: this.model, uid });
+    }
+
+    /**
+     * Found by uid or user code, a bearer row cannot give back its value (only the hash is stored): its `jti` is a
+     * stored reference instead, so the instance can still be saved or destroyed in place.
+     */
+    private async findBySecondaryKey(where: Prisma.OidcPayloadWhereInput): Promise<AdapterPayload | undefined> {
+      const found = await this.findRow(where);
+      if (!found) return undefined;
+      return BEARER.has(this.model) ? { ...found.payload, jti: `${referenceTag}${found.id}` } : found.payload;
     }
 
     async consume(id: string): Promise<void> {
@@ -106,18 +130,30 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
     }
 
     private async findOne(where: Prisma.OidcPayloadWhereInput): Promise<AdapterPayload | undefined> {
+      return (await this.findRow(where))?.payload;
+    }
+
+    private async findRow(where: Prisma.OidcPayloadWhereInput): Promise<{ id: string; payload: AdapterPayload } | undefined> {
       const row = await prisma.oidcPayload.findFirst({
         where: { ...where, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
-        select: { payload: true, consumedAt: true },
+        select: { id: true, payload: true, consumedAt: true },
       });
       if (!row) return undefined;
       const payload = row.payload as AdapterPayload;
-      return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+      return { id: row.id, payload: row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload };
     }
   }
 
   // oidc-provider calls a non-constructable factory as a function, once per model.
-  return (model: string): Adapter => (model === 'Client' ? clientAdapter : new PrismaAdapter(model));
+  const factory = (model: string): Adapter => (model === 'Client' ? clientAdapter : new PrismaAdapter(model));
+  return Object.assign(factory, { storedReference: (storedId: string) => `${referenceTag}${storedId}` });
+}
+
+/** A bearer model's payload as stored: its `jti` is the bearer value itself. */
+function withoutJti(payload: AdapterPayload): AdapterPayload {
+  if (!('jti' in payload)) return payload;
+  const { jti: _secret, ...rest } = payload;
+  return rest;
 }
 
 /** The write that stores one payload under an already hashed id. */

@@ -1,11 +1,11 @@
 // Requests name resource servers in any spelling; oidc-provider compares `resource` values as strings (the Grant
 // is keyed by them, a refresh must repeat the same one). In front of the endpoints that take `resource` this
 // middleware rewrites each value to its canonical form (src/resources/resource-identifier.ts), in the query of a GET
-// and in the form body of a POST (read once and replayed, so oidc-provider still parses the body itself), so the
+// and in the form body of a POST (the one the edge read, replayed so oidc-provider still parses it itself), so the
 // Grant, the approval and the token all hold the registered form. Values that are not URLs are left for
 // oidc-provider to refuse (`invalid_target`).
 import type { Middleware } from 'koa';
-import { BODY_LIMIT, readBody, replayBody } from './jwt-token-handles.js';
+import { bufferedBody, replaceBody } from '../http/request-body.js';
 import { canonicalResourceIdentifier } from '../resources/resource-identifier.js';
 
 /** Rewrites every `resource` value; answers undefined when nothing changed. */
@@ -28,16 +28,9 @@ export function canonicalResourceParameters(paths: string[]): Middleware {
       if (rewritten) ctx.querystring = rewritten.toString();
     }
     if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
-      const declared = ctx.request.length;
-      if (declared !== undefined && declared > BODY_LIMIT) return next(); // oidc-provider refuses it unread
-      const body = await readBody(ctx.req);
-      if (body === undefined) {
-        ctx.status = 400;
-        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
-        return;
-      }
+      const body = bufferedBody(ctx);
       const rewritten = body.includes('resource=') ? canonicalize(new URLSearchParams(body.toString('utf8'))) : undefined;
-      replayBody(ctx.req, rewritten ? Buffer.from(rewritten.toString()) : body);
+      if (rewritten) replaceBody(ctx, Buffer.from(rewritten.toString()));
     }
     return next();
   };

@@ -12,7 +12,7 @@ import type { AuditEventInput } from '../audit/audit-log.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
-import { BODY_LIMIT, readBody, replayBody } from './jwt-token-handles.js';
+import { bufferedBody, replaceBody } from '../http/request-body.js';
 import { domainAdmits } from './client-id-metadata.js';
 
 /** What a self-registered client may do: act for a consenting human through the browser, and refresh. */
@@ -98,12 +98,10 @@ export function registrationGuard(deps: {
       }
     }
     if (ctx.is('application/json')) {
-      const declared = ctx.request.length;
-      if (declared !== undefined && declared > BODY_LIMIT) return next(); // oidc-provider refuses it unread
-      const body = await readBody(ctx.req);
+      const body = bufferedBody(ctx);
       let metadata: unknown;
       try {
-        metadata = JSON.parse(body?.toString('utf8') ?? '');
+        metadata = JSON.parse(body.toString('utf8'));
       } catch {
         metadata = undefined;
       }
@@ -118,7 +116,7 @@ export function registrationGuard(deps: {
         ctx.body = { error: 'invalid_client_metadata', error_description: narrowed };
         return;
       }
-      replayBody(ctx.req, Buffer.from(JSON.stringify(narrowed)));
+      replaceBody(ctx, Buffer.from(JSON.stringify(narrowed)));
     }
     await next();
     if (ctx.status === 201) {

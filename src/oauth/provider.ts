@@ -14,6 +14,7 @@ import { CIBA_GRANT, OIDC_SCOPES } from '../clients/client-store.js';
 import type { IssuedTokenModel } from '../tokens/token-recorder.js';
 import type { AdapterFactory } from './adapter.js';
 import { clientFacts, grantKindOf, requestedResourceScopes, type PolicyClientMetadata, type RequestFactsLoader } from './request-facts.js';
+import { isDatabaseUnavailable, outageLog } from '../http/outage.js';
 
 export type InteractionPages = {
   /** Where login and consent prompts send the browser. */
@@ -43,7 +44,7 @@ export type ProviderOptions = {
   /** Grants of this server's own (RFC 8693 token exchange: src/oauth/grants/token-exchange.ts). */
   grants: Array<{ grantType: string; handler: (ctx: KoaContextWithOIDC) => Promise<void>; parameters: string[]; repeatable: string[] }>;
   /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
-  auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: 'authorization' | 'backchannel_authentication' | 'token', error: { error?: string | undefined; error_description?: string | undefined; message: string; rule?: string | undefined }) => void;
+  auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: 'authorization' | 'backchannel_authentication' | 'token' | 'introspection' | 'revocation', error: { error?: string | undefined; error_description?: string | undefined; message: string; rule?: string | undefined }) => void;
   /** Clients that arrive by themselves (src/oauth/client-id-metadata.ts): the CIMD feature and the guarded outbound fetch. */
   dynamicClients?: { fetch: Configuration['fetch']; features: Record<string, unknown> };
   log: Logger;
@@ -250,21 +251,24 @@ export function createProvider(options: ProviderOptions): Provider {
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
 
-  // Refusals are on the record with the rule that refused (the error and its description). This server's own grants
-  // audit their refusals themselves, so their errors are not recorded twice. The token endpoint's refusals are
-  // recorded as sent, after every middleware had its say (CIBA polling turns authorization_pending into slow_down).
-  const ownGrants = new Set(options.grants.map((grant) => grant.grantType));
+  // Refusals are on the record with the rule that refused (the error and its description), once each. This server's
+  // own grants audit the refusals of their policy themselves (and say so in the request state); anything refused
+  // before their handler runs (client authentication, parameters) is recorded here like any other grant's. The token
+  // endpoint's refusals are recorded as sent, after every middleware had its say (CIBA polling turns
+  // authorization_pending into slow_down).
   if (options.auditRefusal) {
     const audit = options.auditRefusal;
     provider.on('authorization.error', (ctx, error) => audit(ctx, 'authorization', error));
     provider.on('backchannel_authentication.error', (ctx, error) => audit(ctx, 'backchannel_authentication', error));
+    provider.on('introspection.error', (ctx, error) => audit(ctx, 'introspection', error));
+    provider.on('revocation.error', (ctx, error) => audit(ctx, 'revocation', error));
     provider.on('grant.error', (ctx, error) => {
       (ctx.state as { refusalRule?: string }).refusalRule = (error as { rule?: string }).rule;
     });
     provider.use(async (ctx, next) => {
       await next();
       const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
-      if (oidc?.route !== 'token' || ctx.status < 400 || ownGrants.has(String(oidc.params?.grant_type))) return;
+      if (oidc?.route !== 'token' || ctx.status < 400 || (ctx.state as { refusalAudited?: boolean }).refusalAudited) return;
       const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
       audit(ctx as unknown as KoaContextWithOIDC, 'token', { error: body.error, error_description: body.error_description, message: body.error ?? 'refused', rule: (ctx.state as { refusalRule?: string }).refusalRule });
     });
@@ -284,7 +288,14 @@ export function createProvider(options: ProviderOptions): Provider {
     return Promise.resolve(typeof actual === 'string' && options.secrets.verify(actual, this.clientSecret));
   } as never;
 
-  provider.on('server_error', (_ctx, error) => options.log.error({ err: error }, 'oidc-provider server error'));
+  // A database outage fails every request alike: the edge answers 503 (src/http/edge.ts) and the log gets one line
+  // per interval; any other fault is logged in full.
+  const outages = outageLog(options.log);
+  provider.on('server_error', (ctx, error) => {
+    if (!isDatabaseUnavailable(error)) return options.log.error({ err: error }, 'oidc-provider server error');
+    if (ctx?.state) (ctx.state as { databaseUnavailable?: boolean }).databaseUnavailable = true;
+    outages.report(error);
+  });
   return provider;
 }
 

@@ -78,7 +78,8 @@ export function describeRemaining(until: Date, now: Date): string {
 
 const COOKIE = 'agentauth.approvals';
 const SIGN_IN_SECONDS = 3600;
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
+// Approval and agent ids, and the keyed hashes (`hmac-sha256:...`) that name CIBA requests.
+const ID = /^[A-Za-z0-9_:-]{1,64}$/;
 const MAX_USERNAME_LENGTH = 256;
 
 export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
@@ -101,8 +102,9 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
     if (!userId) {
       const raw = ctx.cookies.get(COOKIE, { signed: false }) ?? '';
       const [id, exp, mac] = raw.split('.');
-      if (id && exp && mac) {
-        const expected = Buffer.from(sign(`${id}.${exp}`));
+      const stamp = id && exp && mac ? await deps.users.sessionStamp(id) : undefined;
+      if (id && exp && mac && stamp) {
+        const expected = Buffer.from(sign(`${id}.${exp}.${stamp}`));
         const given = Buffer.from(mac);
         if (given.length === expected.length && timingSafeEqual(given, expected) && Number(exp) > Date.now() / 1000) userId = id;
       }
@@ -235,7 +237,9 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
     }
     if (!outcome.ok) return renderSignIn(ctx, { username, status: 400, error: 'Invalid username or password.' });
     const value = `${outcome.user.id}.${Math.floor(Date.now() / 1000) + SIGN_IN_SECONDS}`;
-    ctx.cookies.set(COOKIE, `${value}.${sign(value)}`, {
+    // Bound to the password: changing it ends this sign-in.
+    const stamp = await deps.users.sessionStamp(outcome.user.id);
+    ctx.cookies.set(COOKIE, `${value}.${sign(`${value}.${stamp}`)}`, {
       path: base,
       httpOnly: true,
       sameSite: 'lax',

@@ -6,6 +6,7 @@ import type { RequestState } from '../http/request-context.js';
 import { CSRF_FIELD, type CsrfGuard, type CsrfScope } from './csrf.js';
 import { readForm, type FormFields } from './form-body.js';
 import { PageError } from './page-error.js';
+import { markAudited } from './page-refusals.js';
 
 export async function checkedForm(
   ctx: Context,
@@ -25,6 +26,7 @@ export async function checkedForm(
       ip: ctx.ip,
       details: { path: ctx.path, reason: failure },
     });
+    markAudited(ctx);
     throw new PageError(403, 'This form could not be accepted', advice);
   }
   return form;

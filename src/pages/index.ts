@@ -1,6 +1,6 @@
 // The human-facing pages (login, consent, logout, errors): what oidc-provider's interactions are sent to, and the
 // routes that serve them. Everything they need is passed in from the composition root.
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
 import { createAuditLog } from '../audit/audit-log.js';
@@ -20,10 +20,17 @@ import { createCsrfGuard, deriveCsrfKey } from './csrf.js';
 import { interactionRoutes } from './interactions.js';
 import { createLogin } from './login.js';
 import { endSessionPolicy, providerPages } from './provider-pages.js';
+import { pageRefusalAudit } from './page-refusals.js';
+import { renderErrorPage } from './render-page-error.js';
 import { stylesheet } from './stylesheet.js';
 import { createPageRenderer, viewsDirectory } from './views.js';
 
-export type Pages = { interactions: InteractionPages; routes: Middleware[] };
+export type Pages = {
+  interactions: InteractionPages;
+  routes: Middleware[];
+  /** The error page, for refusals the HTTP edge answers itself (src/http/edge.ts). */
+  renderError(ctx: Context, status: number, title: string, detail: string): void;
+};
 
 export type PagesDependencies = {
   /** The issuer's path ('' when the issuer is an origin): every page lives under it. */
@@ -57,11 +64,13 @@ export function createPages(deps: PagesDependencies): Pages {
   const agentConsent = createAgentConsent({ inTransaction: deps.inTransaction, agents: deps.agents, approvals: deps.approvals, blocks, defaultDays: deps.approvalDefaultDays, resources: deps.resources });
 
   return {
+    renderError: (ctx, status, title, detail) => renderErrorPage(views, ctx, status, title, detail),
     interactions: {
       url: (_ctx, interaction) => `${deps.prefix}/interaction/${interaction.uid}`,
       ...providerPages(views),
     },
     routes: [
+      pageRefusalAudit(deps.audit),
       css.route,
       endSessionPolicy(deps.prefix),
       interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, audit: deps.audit, csrf, views, attemptLogin, agentConsent }),

@@ -50,6 +50,19 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
     return revoked.length;
   }
 
+  /**
+   * What a revocation names in the audit log: the records' jtis (a JWT's jti, an opaque token's keyed hash), never a
+   * value given to find them, which for an opaque token is the token itself.
+   */
+  async function recordedJtis(tx: Tx, candidates: string[]): Promise<string[]> {
+    const rows = await tx.issuedToken.findMany({ where: { jti: { in: candidates } }, select: { jti: true } });
+    return rows.map((row) => row.jti);
+  }
+
+  async function recordedTarget(tx: Tx, removed: { ids: string[] } | { grantId: string; kind: string }) {
+    return 'ids' in removed ? { ids: await recordedJtis(tx, removed.ids) } : removed;
+  }
+
   /** oidc-provider grants (and everything stored under them: codes, refresh tokens, ...) go too. */
   async function destroyGrants(tx: Tx, grantIds: string[]): Promise<void> {
     const ids = [...new Set(grantIds.filter(Boolean))];
@@ -93,7 +106,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
       const roots = 'ids' in removed ? Prisma.sql`jti = ANY(${removed.ids})` : Prisma.sql`grant_id = ${removed.grantId} AND kind = ${removed.kind}::token_kind`;
       return prisma.$transaction(async (tx) => {
         const revoked = await revokeTokens(tx, roots, reason, revoker);
-        if (revoked > 0) await audit(tx, revoker, 'revocation', { target: removed, reason, tokens_revoked: revoked }, {});
+        if (revoked > 0) await audit(tx, revoker, 'revocation', { target: await recordedTarget(tx, removed), reason, tokens_revoked: revoked }, {});
         return revoked;
       });
     },
@@ -140,7 +153,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
           tx,
           revoker,
           'revocation',
-          { target, reason, tokens_revoked: revoked, approvals_revoked: approvals },
+          { target: 'jti' in target ? { jti: (await recordedJtis(tx, [target.jti, hashId(target.jti)]))[0] ?? hashId(target.jti) } : target, reason, tokens_revoked: revoked, approvals_revoked: approvals },
           involved,
         );
         return { revoked };

@@ -76,9 +76,9 @@ describe('token endpoint', () => {
     expect(['invalid_request', 'unsupported_grant_type']).toContain(result.body.error);
   });
 
-  it('oversized body: invalid_request, not a crash', async () => {
+  it('oversized body: 413 invalid_request, not a crash', async () => {
     const result = await token(`grant_type=client_credentials&scope=${'x'.repeat(100 * 1024)}`);
-    expect(result.status).toBe(400);
+    expect(result.status).toBe(413);
     expect(result.body.error).toBe('invalid_request');
   });
 

@@ -5,6 +5,7 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { storedRequestId } from '../support/ciba.js';
 import { formToken, HttpBrowser } from '../support/browser.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -138,7 +139,7 @@ describe('CIBA', () => {
     expect(html).toContain(agent.name);
     expect(html).toContain('Book the 9:15 train to Lyon, please.');
     expect(html).toContain('Read your files');
-    const approve = `/approvals/requests/${id}/approve`;
+    const approve = `/approvals/requests/${storedRequestId(server, id)}/approve`;
     // Only files:read (the first scope offered) stays ticked.
     expect((await http.post(approve, { csrf: formToken(html, approve), 'scope.0': 'on' })).status).toBe(303);
     expect(await (await http.get('/approvals')).text()).not.toContain('Book the 9:15 train');
@@ -168,7 +169,7 @@ describe('CIBA', () => {
     const id = String((await ask(agent, { binding_message: 'Read my notes' })).body.auth_req_id);
     const http = await signedIn();
     const html = await (await http.get('/approvals')).text();
-    const deny = `/approvals/requests/${id}/deny`;
+    const deny = `/approvals/requests/${storedRequestId(server, id)}/deny`;
     expect((await http.post(deny, {})).status).toBe(403);
     expect((await http.post(deny, { csrf: formToken(html, deny) })).status).toBe(303);
     expect((await poll(agent, id)).body.error).toBe('access_denied');

@@ -82,7 +82,7 @@ it('answers malformed introspection requests with RFC 6749 errors, never 500', a
   expect(await missing.json()).toMatchObject({ error: 'invalid_request' });
 
   const oversized = await post(`token=${'a'.repeat(60 * 1024)}`);
-  expect(oversized.status).toBe(400);
+  expect(oversized.status).toBe(413);
   expect(await oversized.json()).toMatchObject({ error: 'invalid_request' });
 
   const duplicated = await post('token=a&token=b');

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Browser } from 'playwright-core';
+import { storedRequestId } from '../support/ciba.js';
 import { formToken, HttpBrowser, launchChromium } from '../support/browser.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { mintHumanToken } from '../support/tokens.js';
@@ -178,7 +179,7 @@ it('a fresh CIBA approval yields the scope once, in a token that lives at most 6
   const html = await (await human.get('/approvals')).text();
   expect(html).toContain('Delete old-report.pdf');
   expect(html).toContain('this once only');
-  const approve = `/approvals/requests/${id}/approve`;
+  const approve = `/approvals/requests/${storedRequestId(server, id)}/approve`;
   expect((await human.post(approve, { csrf: formToken(html, approve), 'scope.0': 'on' })).status).toBe(303);
 
   const issued = await post(agent, '/token', { grant_type: CIBA, auth_req_id: id });

@@ -112,7 +112,11 @@ describe('lookups by secondary key', () => {
     const key = id('sess');
     const uid = id('uid');
     await adapter.upsert(key, { jti: key, uid, accountId: 'user-1' }, 60);
-    await expect(adapter.findByUid(uid)).resolves.toEqual({ jti: key, uid, accountId: 'user-1' });
+    // Only the hash of the session id is stored: found by uid, the session carries a reference to its row instead.
+    const found = await adapter.findByUid(uid);
+    expect(found).toEqual({ jti: expect.any(String), uid, accountId: 'user-1' });
+    expect(found!.jti).not.toBe(key);
+    await expect(adapter.find(found!.jti!)).resolves.toEqual({ jti: found!.jti, uid, accountId: 'user-1' });
     await expect(adapter.findByUid(id('uid'))).resolves.toBeUndefined();
     await expireRow('Session', key, new Date(0));
     await expect(adapter.findByUid(uid)).resolves.toBeUndefined();
@@ -122,8 +126,31 @@ describe('lookups by secondary key', () => {
     const adapter = Adapter('DeviceCode');
     const key = id('dc');
     await adapter.upsert(key, { jti: key, userCode: 'ABCD-EFGH' }, 60);
-    await expect(adapter.findByUserCode('ABCD-EFGH')).resolves.toEqual({ jti: key, userCode: 'ABCD-EFGH' });
+    await expect(adapter.findByUserCode('ABCD-EFGH')).resolves.toEqual({ jti: expect.not.stringMatching(key), userCode: 'ABCD-EFGH' });
     await expect(Adapter('Session').findByUserCode('ABCD-EFGH')).resolves.toBeUndefined();
+  });
+});
+
+describe('no bearer value at rest', () => {
+  it.each(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'Session', 'BackchannelAuthenticationRequest'])(
+    'stores a %s under the hash of its id and without its jti, and gives the presented id back on find',
+    async (model) => {
+      const adapter = Adapter(model);
+      const key = id(model);
+      await adapter.upsert(key, { jti: key, accountId: 'user-1' }, 60);
+      const row = await db.prisma.oidcPayload.findFirstOrThrow({ where: { model, id: hasher.hash(key) } });
+      expect(JSON.stringify(row)).not.toContain(key);
+      await expect(adapter.find(key)).resolves.toEqual({ jti: key, accountId: 'user-1' });
+    },
+  );
+
+  it('a stored reference reaches the row by its hash; the hash itself presented as an id finds nothing', async () => {
+    const adapter = Adapter('BackchannelAuthenticationRequest');
+    const key = id('ciba');
+    await adapter.upsert(key, { jti: key, accountId: 'user-1' }, 60);
+    const reference = Adapter.storedReference(hasher.hash(key));
+    await expect(adapter.find(reference)).resolves.toMatchObject({ accountId: 'user-1' });
+    await expect(adapter.find(hasher.hash(key))).resolves.toBeUndefined();
   });
 });
 

@@ -133,7 +133,8 @@ describe('bad requests get a 4xx page, never a 500', () => {
   });
 
   it('an interaction id that is not one', async () => {
-    await expectErrorPage(await fetch(`${server.issuer}/interaction/${'%00'.repeat(3)}`), 400, 'no longer valid');
+    // Not valid text at all: the path names nothing (the HTTP edge's input rule).
+    await expectErrorPage(await fetch(`${server.issuer}/interaction/${'%00'.repeat(3)}`), 404, 'nothing at this path');
   });
 
   it('another interaction than the one the browser is in', async () => {
@@ -165,7 +166,8 @@ describe('bad requests get a 4xx page, never a 500', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: 'csrf=%zz%&username=%E0%A4%A&&&==',
     });
-    await expectErrorPage(response, 403, 'This form could not be accepted');
+    // The username is not valid UTF-8: refused by the HTTP edge before the form is read.
+    await expectErrorPage(response, 400, 'not valid UTF-8');
   });
 
   it('a field sent twice', async () => {

@@ -2,11 +2,15 @@
 // NDJSON export (one event per line, streamed page by page) for log pipelines and auditors.
 import { Readable } from 'node:stream';
 import { z } from 'zod';
+import { InvalidInputError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../http.js';
 import { defineRoute, type AdminRoute } from '../route.js';
 import { auditEventSchema, auditListQuery, listOf } from '../schemas.js';
 import type { AdminServices } from '../services.js';
 import { auditEventView } from '../views.js';
+
+/** The largest value of the audit log's bigint sequence. */
+const MAX_SEQUENCE = 9_223_372_036_854_775_807n;
 
 export function auditRoutes(s: AdminServices): AdminRoute[] {
   return [
@@ -20,6 +24,10 @@ export function auditRoutes(s: AdminServices): AdminRoute[] {
       response: listOf(auditEventSchema),
       handle: async ({ query }) => {
         const before = decodeCursor('audit', query.cursor, /^[1-9]\d{0,18}$/);
+        // Nineteen digits can still pass PostgreSQL's bigint: such a cursor was never handed out.
+        if (before !== undefined && BigInt(before) > MAX_SEQUENCE) {
+          throw new InvalidInputError('the cursor is not valid', [{ path: 'cursor', message: 'not a cursor of this list (audit)' }]);
+        }
         const page = await s.auditEvents.list({
           limit: query.limit,
           before: before === undefined ? undefined : BigInt(before),

@@ -168,6 +168,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
       decided = { allowance: allowanceOrThrow(facts), subject, dpop };
     } catch (error) {
       if (!(error instanceof PolicyRefusal)) throw error;
+      (ctx.state as { refusalAudited?: boolean }).refusalAudited = true;
       const clientId = ctx.oidc.client?.clientId;
       await deps.audit.record({
         action: 'token_exchange.refused',

@@ -5,11 +5,12 @@
 // response: `{ "sets": { "<jti>": "<SET>" }, "moreAvailable": bool }`.
 import type { Middleware } from 'koa';
 import { z } from 'zod';
+import type { AuditLog } from '../audit/audit-log.js';
+import { bufferedBody } from '../http/request-body.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
-import type { SecurityEventFeed } from './security-events.js';
+import type { SecurityEventFeed } from '../revocation/security-events.js';
 
-const BODY_LIMIT = 64 * 1024;
 const DEFAULT_MAX_EVENTS = 100;
 
 const pollBody = z
@@ -31,14 +32,14 @@ class PollError extends Error {
   }
 }
 
-export function securityEventPollRoute(deps: { prefix: string; feed: SecurityEventFeed; clients: ClientStore; secrets: SecretHasher }): Middleware {
+export function securityEventPollRoute(deps: { prefix: string; feed: SecurityEventFeed; clients: ClientStore; secrets: SecretHasher; audit: AuditLog }): Middleware {
   const path = `${deps.prefix}/events/poll`;
   return async (ctx, next) => {
     if (ctx.path !== path) return next();
     try {
       if (ctx.method !== 'POST') throw new PollError(405, 'invalid_request', 'use POST');
       const audience = await authenticate(ctx.get('authorization'));
-      const body = pollBody.safeParse(await readJson(ctx.req));
+      const body = pollBody.safeParse(parseJson(bufferedBody(ctx)));
       if (!body.success) throw new PollError(400, 'invalid_request', body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
       const { setErrs = {} } = body.data;
       for (const [jti, error] of Object.entries(setErrs)) ctx.state.log?.warn({ jti, audience, err: error.err, description: error.description }, 'a resource server could not process a security event');
@@ -58,6 +59,17 @@ export function securityEventPollRoute(deps: { prefix: string; feed: SecurityEve
       ctx.set('Cache-Control', 'no-store');
     } catch (error) {
       if (!(error instanceof PollError)) throw error;
+      if (error.status === 401 || error.status === 403) {
+        // A receiver that failed to authenticate, or a client that is no resource server's: on the record, once.
+        await deps.audit.record({
+          action: 'events.refused',
+          outcome: 'failure',
+          actor: { kind: 'app' },
+          requestId: (ctx.state as { requestId?: string }).requestId,
+          ip: ctx.ip,
+          details: { rule: error.status === 401 ? 'client_authentication' : 'not_a_resource_server', error: error.code },
+        });
+      }
       ctx.status = error.status;
       ctx.body = { error: error.code, error_description: error.message };
       if (error.status === 401) ctx.set('WWW-Authenticate', 'Basic realm="agentauth-events"');
@@ -87,15 +99,9 @@ export function securityEventPollRoute(deps: { prefix: string; feed: SecurityEve
   }
 }
 
-async function readJson(req: NodeJS.ReadableStream): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) throw new PollError(413, 'invalid_request', 'the request body is too large');
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+/** The body the HTTP edge read (at most BODY_LIMITS.events) and checked against the input rule. */
+function parseJson(body: Buffer): unknown {
+  const text = body.toString('utf8').trim();
   if (text === '') return {};
   try {
     return JSON.parse(text) as unknown;
