@@ -175,10 +175,10 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
      * How a human is told who asks (consent, /approvals): the agent's name and description, its owner's name (none
      * for a client that arrived by itself), where it came from and where it sends the browser back to.
      */
-    async describe(id: string): Promise<{ id: string; name: string; description: string; ownerName: string; origin: string; redirectUris: string[] } | undefined> {
+    async describe(id: string): Promise<{ id: string; name: string; description: string; ownerName: string; origin: string; status: Agent['status']; redirectUris: string[] } | undefined> {
       const agent = await prisma.agent.findUnique({
         where: { id },
-        select: { id: true, name: true, description: true, origin: true, owner: { select: { displayName: true, username: true } }, client: { select: { metadata: true } } },
+        select: { id: true, name: true, description: true, origin: true, status: true, owner: { select: { displayName: true, username: true } }, client: { select: { metadata: true } } },
       });
       if (!agent) return undefined;
       const redirectUris = ((agent.client.metadata as { redirect_uris?: unknown }).redirect_uris ?? []) as string[];
@@ -188,6 +188,7 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
         description: agent.description,
         ownerName: agent.owner ? (agent.owner.displayName ?? agent.owner.username) : '',
         origin: agent.origin,
+        status: agent.status,
         redirectUris: redirectUris.filter((uri) => typeof uri === 'string'),
       };
     },

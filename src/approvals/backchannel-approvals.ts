@@ -233,12 +233,14 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       const stepUp = new Set(offeredList.filter((s) => s.stepUp).map((s) => s.name));
       const standingScopes = resourceScopes.filter((scope) => !stepUp.has(scope));
       const standing = standingScopes.length > 0 ? await deps.approvals.extendable(userId, row.agentId, now) : undefined;
-      const earlier = standing?.grantId ? await provider.Grant.find(standing.grantId) : undefined;
+      // An answer carrying approval-only scopes gets a Grant of its own: they must never sit in the standing Grant,
+      // where a later authorization would find them (even if the agent never collects this token).
+      const earlier = standing?.grantId && !chosen.some((scope) => stepUp.has(scope)) ? await provider.Grant.find(standing.grantId) : undefined;
       const grant = earlier && earlier.accountId === userId && earlier.clientId === row.agentId ? earlier : new provider.Grant({ accountId: userId, clientId: row.agentId });
       // The human's ID token only when the agent asked for their profile and the human kept it.
       if (chosen.includes('profile')) grant.addOIDCScope('openid profile');
       for (const resource of row.resources) grant.addResourceScope(resource, resourceScopes.join(' '));
-      const expiresAt = new Date(Math.max(now.getTime() + config.approvals.defaultDays * DAY, standing && earlier === grant ? standing.expiresAt.getTime() : 0));
+      const expiresAt = new Date(Math.max(now.getTime() + config.approvals.defaultDays * DAY, standing ? standing.expiresAt.getTime() : 0));
       (grant as unknown as { expiresIn: number }).expiresIn = Math.floor((expiresAt.getTime() - now.getTime()) / 1000);
       // oidc-provider issues an ID token whenever the request said `openid`: the request keeps only what was granted.
       request.scope = [...(chosen.includes('profile') ? ['openid', 'profile'] : []), ...resourceScopes].join(' ');
@@ -247,9 +249,11 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
         saved = await deps.inTransaction(async (tx) => {
           const grantId = await grant.save();
           if (standingScopes.length === 0) return { grantId, approvalId: undefined };
-          const resources = [...new Set([...(standing && earlier === grant ? standing.resources : []), ...row.resources])];
-          const scopes = [...new Set([...(standing && earlier === grant ? standing.scopes : []), ...standingScopes])];
-          const approval = standing && earlier === grant
+          // The human's standing approval for the agent is extended (never a second one); its Grant only when this
+          // answer carries no approval-only scope.
+          const resources = [...new Set([...(standing ? standing.resources : []), ...row.resources])];
+          const scopes = [...new Set([...(standing ? standing.scopes : []), ...standingScopes])];
+          const approval = standing
             ? await deps.approvals.update(standing.id, { scopes, resources, expiresAt }, tx)
             : await deps.approvals.create({ userId, agentId: row.agentId, scopes, resources, expiresAt, grantedVia: 'ciba', grantId }, tx);
           await requests.linkApproval(id, approval.id, tx);

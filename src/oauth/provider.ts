@@ -227,6 +227,12 @@ export function createProvider(options: ProviderOptions): Provider {
     const facts = await options.gather(ctx, identifier, client);
     const allowance = policyEdge(() => allowanceOrThrow(facts));
     decided.set(identifier, allowance);
+    // An authorization naming a resource but none of its scopes asks the human for the most the policy allows there
+    // (never for an approval-only scope, which must be asked for by name), never for an empty-scope token.
+    if (facts.grant === 'authorization' && facts.requestedScopes === undefined) {
+      const standing = allowance.scopes.filter((scope) => !allowance.approvalOnly.includes(scope));
+      ctx.oidc.params!.scope = [...new Set([...String(ctx.oidc.params!.scope ?? '').split(' ').filter(Boolean), ...standing])].join(' ');
+    }
     if (ctx.oidc.route === 'token') {
       // Client credentials without `scope`: the most the policy allows, never an empty-scope token.
       if (facts.grant === 'client_credentials' && !ctx.oidc.params!.scope) ctx.oidc.params!.scope = allowance.scopes.join(' ');

@@ -5,6 +5,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Logger } from '../observability/logger.js';
+import { ruleForProtocolError } from '../policy/rules.js';
 import type { ProviderOptions } from './provider.js';
 
 /** The client id a request names: `client_id`, or the user part of HTTP Basic credentials (RFC 6749 §2.3.1). */
@@ -27,8 +28,13 @@ export function refusalAuditor(deps: { audit: AuditLog; agents: AgentStore; log:
       const authenticated = ctx.oidc?.client;
       const clientId = authenticated?.clientId ?? namedClientId(ctx);
       let kind = (authenticated as { principal_kind?: 'app' | 'agent' } | undefined)?.principal_kind;
+      let rule = error.rule ?? ruleForProtocolError(error.error, error.error_description);
       // A client that could not authenticate may still be a known agent (suspended, or a wrong secret): say so.
-      if (!kind && clientId && clientId.length <= 2048) kind = (await deps.agents.describe(clientId).catch(() => undefined)) ? 'agent' : undefined;
+      if (!kind && clientId && clientId.length <= 2048) {
+        const agent = await deps.agents.describe(clientId).catch(() => undefined);
+        if (agent) kind = 'agent';
+        if (agent?.status === 'suspended') rule = 'client_suspended';
+      }
       await deps.audit.record({
         action: `${endpoint}.refused`,
         outcome: 'failure',
@@ -37,7 +43,7 @@ export function refusalAuditor(deps: { audit: AuditLog; agents: AgentStore; log:
         clientId,
         requestId: (ctx.state as { requestId?: string }).requestId,
         ip: ctx.ip,
-        details: { error: error.error ?? error.message, description: error.error_description, rule: error.rule, grant_type: ctx.oidc?.params?.grant_type },
+        details: { error: error.error ?? error.message, description: error.error_description, rule, grant_type: ctx.oidc?.params?.grant_type },
       });
     })().catch((failure: unknown) => deps.log.warn({ err: failure }, 'could not audit a refused request'));
   };

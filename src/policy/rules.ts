@@ -3,6 +3,9 @@
 // operator reading an audit event or a dry run finds the rule's meaning in one place.
 
 export type OAuthErrorCode =
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
   | 'invalid_request'
   | 'invalid_client'
   | 'invalid_grant'
@@ -44,6 +47,15 @@ export const RULES = {
   requested_lifetime: { error: 'invalid_request', meaning: 'requested_lifetime must be a positive whole number of seconds.' },
   token_type: { error: 'invalid_request', meaning: 'The subject_token_type or actor_token_type is not one this server accepts.' },
   token_invalid: { error: 'invalid_grant', meaning: 'The presented token is not a token this server issued, or it was revoked or has expired.' },
+  // Refusals of the protocol engine (oidc-provider) before or around the policy, named so that every refusal has a rule.
+  client_authentication_failed: { error: 'invalid_client', meaning: 'The client could not be authenticated: unknown, wrong secret or assertion, or a suspended agent.' },
+  grant_type_not_allowed: { error: 'unauthorized_client', meaning: 'The client is not registered for this grant type.' },
+  grant_invalid: { error: 'invalid_grant', meaning: 'The authorization code, refresh token or CIBA request is unknown, already used, expired, or its grant (approval) was revoked.' },
+  approval_pending: { error: 'authorization_pending', meaning: 'The human has not answered the CIBA request yet: poll again after the interval.' },
+  polling_too_fast: { error: 'slow_down', meaning: 'The agent polled a CIBA request within the interval.' },
+  request_expired: { error: 'expired_token', meaning: 'The CIBA request expired before the human answered: ask again.' },
+  human_denied: { error: 'access_denied', meaning: 'The human (or their block on the agent) denied the request.' },
+  request_invalid: { error: 'invalid_request', meaning: 'The request is malformed: a missing, repeated or unsupported parameter.' },
 } as const satisfies Record<string, Rule>;
 
 export type RuleId = keyof typeof RULES;
@@ -58,5 +70,24 @@ export class PolicyRefusal extends Error {
   ) {
     super(description);
     this.code = RULES[rule].error;
+  }
+}
+
+/**
+ * The rule for a refusal the protocol engine made itself (no policy rule attached): by its OAuth error, so that every
+ * refusal on record names a rule of this catalogue.
+ */
+export function ruleForProtocolError(error: string | undefined, description = ''): RuleId {
+  switch (error) {
+    case 'invalid_client': return 'client_authentication_failed';
+    case 'unauthorized_client': return 'grant_type_not_allowed';
+    case 'invalid_grant': return 'grant_invalid';
+    case 'authorization_pending': return 'approval_pending';
+    case 'slow_down': return 'polling_too_fast';
+    case 'expired_token': return 'request_expired';
+    case 'access_denied': return 'human_denied';
+    case 'invalid_scope': return 'scope_not_approved';
+    case 'invalid_target': return 'resource_not_allowed';
+    default: return /grant type is not allowed|is not allowed for this client/.test(description) ? 'grant_type_not_allowed' : 'request_invalid';
   }
 }
