@@ -97,7 +97,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       const [, server] = resources[0]!;
       const offered = new Set(String((server as { scope?: string }).scope ?? '').split(' '));
       if (![...ctx.oidc.requestParamScopes].some((scope) => offered.has(scope))) {
-        throw new errors.InvalidScope('ask for at least one scope of the resource (besides openid)', [...ctx.oidc.requestParamScopes].join(' '));
+        throw Object.assign(new errors.InvalidScope('ask for at least one scope of the resource (besides openid)', [...ctx.oidc.requestParamScopes].join(' ')), { rule: 'no_scope_allowed' });
       }
     },
 

@@ -214,20 +214,21 @@ function cells(): Cell[] {
       if (end.kind !== 'code') throw new Error(`expected a code, got ${end.kind}`);
       await revokeApprovalsOf(R);
       return redeem(config, end);
-    }, refuse('invalid_grant', 'token_invalid')],
+    }, refuse('invalid_grant', 'grant_invalid')],
   });
   add('authorization_code', 'agent alone', {
     // No human, no code: an agent cannot redeem a code nobody issued to it.
-    'no human (cell does not exist)': [() => rawToken(A, { grant_type: 'authorization_code', code: 'x'.repeat(43), redirect_uri: REDIRECT, code_verifier: 'y'.repeat(43) }), refuse('invalid_grant', 'token_invalid')],
+    'no human (cell does not exist)': [() => rawToken(A, { grant_type: 'authorization_code', code: 'x'.repeat(43), redirect_uri: REDIRECT, code_verifier: 'y'.repeat(43) }), refuse('invalid_grant', 'grant_invalid')],
   });
 
   // Refresh: the grant's resource and scopes (RFC 6749 §6), re-decided by the policy, never an approval-only scope.
   for (const [principal, who] of [['app', () => app], ['agent for a human', () => A]] as const) {
     add('refresh_token', principal, {
       inside: [() => refresh(who(), { resource: API, scope: 'files:read' }), allow(['files:read'])],
-      'outside ceiling': [() => refresh(who(), { resource: API, scope: 'files:admin' }), refuse('invalid_scope', 'scope_outside_ceiling')],
+      // oidc-provider refuses a scope beyond the refresh token (the human's grant) before the policy sees the request.
+      'outside ceiling': [() => refresh(who(), { resource: API, scope: 'files:admin' }), refuse('invalid_scope', 'scope_not_approved')],
       'outside approval': [() => refresh(who(), { resource: API, scope: 'files:write' }), refuse('invalid_scope', 'scope_not_approved')],
-      requires_approval: [() => refresh(who(), { resource: API, scope: 'files:delete' }), refuse('invalid_scope', 'approval_required_each_time')],
+      requires_approval: [() => refresh(who(), { resource: API, scope: 'files:delete' }), refuse('invalid_scope', 'scope_not_approved')],
       'unregistered resource': [() => refresh(who(), { resource: UNREGISTERED, scope: 'files:read' }), refuse('invalid_target', 'resource_not_allowed')],
       'missing resource': [() => refresh(who(), { scope: 'files:read' }), allow(['files:read'])],
       'missing scope': [() => refresh(who(), { resource: API }), allow(['files:read'])],
@@ -241,7 +242,7 @@ function cells(): Cell[] {
       const tokens = await consentOnce(R, ['files:read']);
       await revokeApprovalsOf(R);
       return attempt(async () => client.refreshTokenGrant(await configFor(R), tokens.refresh_token!, { resource: API }));
-    }, refuse('invalid_grant', 'token_invalid')],
+    }, refuse('invalid_grant', 'grant_invalid')],
   });
   add('refresh_token', 'agent alone', {
     'no refresh token from client credentials': [async () => {
@@ -260,10 +261,10 @@ function cells(): Cell[] {
   // CIBA: what may be asked is the policy's; the human's answer bounds the token. Each cell asks with its own agent
   // (an approval extends the agent's standing one).
   add('ciba', 'app', {
-    'not an agent': [() => postForm(server, '/backchannel', app, { login_hint: alice.username, scope: 'openid files:read', resource: API }).then(toOutcome), refuse('unauthorized_client', 'not_an_agent', 'backchannel_authentication.refused')],
+    'not an agent': [() => postForm(server, '/backchannel', app, { login_hint: alice.username, scope: 'openid files:read', resource: API }).then(toOutcome), refuse('invalid_request', 'grant_type_not_allowed', 'backchannel_authentication.refused')],
   });
   add('ciba', 'agent alone', {
-    'no human named': [() => postForm(server, '/backchannel', A, { scope: 'openid files:read', resource: API }).then(toOutcome), refuse('invalid_request', 'missing_parameter', 'backchannel_authentication.refused')],
+    'no human named': [() => postForm(server, '/backchannel', A, { scope: 'openid files:read', resource: API }).then(toOutcome), refuse('invalid_request', 'request_invalid', 'backchannel_authentication.refused')],
   });
   add('ciba', 'agent for a human', {
     inside: [async () => ciba(await newAgent(), { scope: 'openid files:read', resource: API }, ['files:read']), allow(['files:read'], { noRefresh: true })],
@@ -279,12 +280,12 @@ function cells(): Cell[] {
     'revoked approval': [async () => {
       const R = await newAgent();
       return ciba(R, { scope: 'openid files:read', resource: API }, ['files:read'], () => revokeApprovalsOf(R));
-    }, refuse('invalid_grant', 'token_invalid')],
+    }, refuse('invalid_grant', 'grant_invalid')],
   });
 
   // Token exchange: subject ∩ ceiling ∩ approval (∩ the next agent's), never an approval-only scope.
   add('token_exchange', 'app', {
-    'not an agent': [async () => exchange(app, { subject_token: await humanToken(A, ['files:read']), resource: API }), refuse('unauthorized_client', 'not_an_agent', 'token_exchange.refused')],
+    'not an agent': [async () => exchange(app, { subject_token: await humanToken(A, ['files:read']), resource: API }), refuse('invalid_request', 'grant_type_not_allowed', 'token.refused')],
   });
   add('token_exchange', 'agent alone', {
     "own token as subject": [async () => {
@@ -303,7 +304,7 @@ function cells(): Cell[] {
     'unregistered resource': [async () => exchange(A, { subject_token: await subjectOfA(), resource: UNREGISTERED, scope: 'files:read' }), x('invalid_target', 'unknown_resource')],
     'missing resource': [async () => exchange(A, { subject_token: await subjectOfA(), scope: 'files:read' }), allow(['files:read'])],
     'missing scope': [async () => exchange(A, { subject_token: await subjectOfA(), resource: API }), allow(['files:read'])],
-    suspended: [async () => exchange(S, { subject_token: await subjectOfA(), resource: API }), x('invalid_client', 'client_suspended')],
+    suspended: [async () => exchange(S, { subject_token: await subjectOfA(), resource: API }), refuse('invalid_client', 'client_suspended', 'token.refused')],
     'revoked approval': [async () => {
       const R = await newAgent({ approve: ['files:read'] });
       await revokeApprovalsOf(R);
@@ -352,7 +353,7 @@ function cells(): Cell[] {
       return redeem(config, end);
     }, allow(['files:read', 'files:delete'], { maxLifetime: STEP_UP_TTL, noRefresh: true })],
     'standing approval via exchange': [async () => exchange(A, { subject_token: await subjectOfA(), resource: API, scope: 'files:read files:delete' }), x('invalid_scope', 'approval_required_each_time')],
-    'refresh': [() => refresh(A, { resource: API, scope: 'files:read files:delete' }), refuse('invalid_scope', 'approval_required_each_time')],
+    'refresh': [() => refresh(A, { resource: API, scope: 'files:read files:delete' }), refuse('invalid_scope', 'scope_not_approved')],
     'exchange of a step-up token': [async () => {
       // A standing approval of files:read, so the exchange reaches the scope rules.
       const R = await newAgent({ approve: ['files:read'] });

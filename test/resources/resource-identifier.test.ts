@@ -34,7 +34,10 @@ describe('registration and requests', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    app = await server.stores.clients.createApp({ name: 'Batch', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic' });
+    app = await server.stores.clients.createApp({
+      name: 'Batch', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic',
+      resources: ['https://notes.example.test/api'], scopes: ['notes:read'],
+    });
   });
   afterAll(async () => {
     await server.stop();

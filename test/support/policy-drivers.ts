@@ -6,6 +6,7 @@
 import * as client from 'openid-client';
 import type { TestServer } from './server.js';
 import { formToken, HttpBrowser } from './browser.js';
+import { storedRequestId } from './ciba.js';
 
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 export const EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -178,7 +179,7 @@ export async function answerCiba(server: TestServer, credentials: { username: st
     if (response.status !== 303) throw new Error(`approvals sign-in answered ${response.status}`);
     html = await (await http.get('/approvals')).text();
   }
-  const approve = `/approvals/requests/${authReqId}/approve`;
+  const approve = `/approvals/requests/${storedRequestId(server, authReqId)}/approve`;
   const start = html.indexOf(`action="${approve}"`);
   if (start < 0) throw new Error(`request ${authReqId} is not on /approvals`);
   const form = html.slice(start, html.indexOf('</form>', start));

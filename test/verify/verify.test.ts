@@ -33,7 +33,7 @@ beforeAll(async () => {
     ],
   });
   const cc = { redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic' as const };
-  app = await server.stores.clients.createApp({ name: 'Batch', ...cc });
+  app = await server.stores.clients.createApp({ name: 'Batch', ...cc, resources: [API], scopes: ['files:read', 'files:write'] });
   rs = await server.stores.clients.createApp({ name: 'Files (resource server)', ...cc, resourceServer: API });
   alice = (await server.stores.users.create({ username: 'alice', password: 'correct horse battery staple' })).id;
   agentId = (
