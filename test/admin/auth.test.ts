@@ -26,6 +26,9 @@ beforeAll(async () => {
   ids['admin-keys'] = revoked.body.id;
   expect((await admin('DELETE', `/admin-keys/${revoked.body.id}`)).status).toBe(200);
 
+  const app = await admin('POST', '/clients', { name: 'Matrix app', grant_types: ['client_credentials'], resources: [API], scopes: ['files:read'] });
+  ids.clients = app.body.client_id;
+  ids['client-domains'] = 'example.test';
   // A token of the agent's own, so that /tokens/{jti} names a record.
   const token = await fetch(`${server.url}/token`, {
     method: 'POST',
@@ -44,10 +47,10 @@ afterAll(async () => {
 });
 
 /** A documented path with its `{id}` filled in by a record of that collection. */
-const concrete = (path: string) => path.replace(/\{(id|jti)\}/, ids[path.split('/')[1]!]!);
+const concrete = (path: string) => path.replace(/\{(id|jti|domain)\}/, ids[path.split('/')[1]!]!);
 
-it('covers every documented operation (29 routes)', () => {
-  expect(operations).toHaveLength(29);
+it('covers every documented operation (38 routes)', () => {
+  expect(operations).toHaveLength(38);
 });
 
 it('answers 401 with WWW-Authenticate: Bearer to requests without a key, on every route', async () => {
@@ -81,21 +84,24 @@ it('lets an auditor read every list and item', async () => {
   const auditor = adminClient(server, auditorKey);
   const reads = operations.filter((op) => op.method === 'GET');
   expect(reads.map((op) => op.path).sort()).toEqual(
-    ['/admin-keys', '/agents', '/agents/{id}', '/approvals', '/approvals/{id}', '/audit', '/audit/export', '/resources', '/resources/{id}', '/tokens', '/tokens/{jti}', '/users', '/users/{id}'].sort(),
+    [
+      '/admin-keys', '/agents', '/agents/{id}', '/approvals', '/approvals/{id}', '/audit', '/audit/export', '/client-domains', '/clients', '/clients/{id}',
+      '/resources', '/resources/{id}', '/tokens', '/tokens/{jti}', '/users', '/users/{id}',
+    ].sort(),
   );
   for (const { path } of reads) {
     const response = await auditor('GET', concrete(path));
     expect({ path, status: response.status }).toEqual({ path, status: 200 });
     if (path === '/audit/export') expect(typeof response.body).toBe('string');
-    else if (!path.includes('{id}')) expect(Array.isArray(response.body.items)).toBe(true);
-    else expect(response.body.id ?? response.body.jti).toBe(ids[path.split('/')[1]!]);
+    else if (!path.includes('{')) expect(Array.isArray(response.body.items)).toBe(true);
+    else expect(response.body.jti ?? response.body.client_id ?? response.body.id).toBe(ids[path.split('/')[1]!]);
   }
 });
 
 it('answers 403 to an auditor on every write route, and the write does not happen', async () => {
   const auditor = adminClient(server, auditorKey);
   const writes = operations.filter((op) => op.write);
-  expect(writes).toHaveLength(15);
+  expect(writes).toHaveLength(21);
   // Only the refusals are recorded (admin.refused, one each); nothing else happens.
   const events = async () => (await admin('GET', '/audit?limit=200')).body.items.map((e: { action: string }) => e.action) as string[];
   // The one POST that is not a write: the policy's dry run (test/admin/decisions.test.ts).
