@@ -227,11 +227,15 @@ export function createProvider(options: ProviderOptions): Provider {
     const facts = await options.gather(ctx, identifier, client);
     const allowance = policyEdge(() => allowanceOrThrow(facts));
     decided.set(identifier, allowance);
-    // An authorization naming a resource but none of its scopes asks the human for the most the policy allows there
-    // (never for an approval-only scope, which must be asked for by name), never for an empty-scope token.
+    // An authorization naming a resource but none of its scopes is for what the human already granted there, or,
+    // the first time, for the most the policy allows (never an approval-only scope, which must be asked for by name):
+    // never an empty-scope token.
     if (facts.grant === 'authorization' && facts.requestedScopes === undefined) {
+      const grantId = ctx.oidc.session?.grantIdFor(client.clientId);
+      const granted = grantId ? String((await ctx.oidc.provider.Grant.find(grantId))?.getResourceScope(identifier) ?? '').split(' ') : [];
       const standing = allowance.scopes.filter((scope) => !allowance.approvalOnly.includes(scope));
-      ctx.oidc.params!.scope = [...new Set([...String(ctx.oidc.params!.scope ?? '').split(' ').filter(Boolean), ...standing])].join(' ');
+      const asked = standing.some((scope) => granted.includes(scope)) ? standing.filter((scope) => granted.includes(scope)) : standing;
+      ctx.oidc.params!.scope = [...new Set([...String(ctx.oidc.params!.scope ?? '').split(' ').filter(Boolean), ...asked])].join(' ');
     }
     if (ctx.oidc.route === 'token') {
       // Client credentials without `scope`: the most the policy allows, never an empty-scope token.
