@@ -22,7 +22,7 @@ beforeAll(async () => {
     env: { AGENTAUTH_METRICS_TOKEN: METRICS_TOKEN, AGENTAUTH_METRICS_PORT: String(metricsPort), AGENTAUTH_BOOTSTRAP_ADMIN_KEY: adminKey },
   });
   await server.stores.resources.create({ identifier: API, name: 'Metrics API', scopes: [{ name: 'files:read', description: 'Read your files' }] });
-  app = await server.stores.clients.createApp({ name: 'App', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic' });
+  app = await server.stores.clients.createApp({ name: 'App', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic', resources: [API], scopes: ['files:read'] });
 }, 60_000);
 afterAll(async () => {
   await server?.stop();
@@ -87,11 +87,11 @@ it('counts a token, a refusal and a revocation, and times the token endpoint', a
   let after = '';
   await eventually(async () => {
     after = await scrape();
-    return sample(after, 'agentauth_refusals_total', { endpoint: 'token', rule: 'invalid_scope' }) > sample(before, 'agentauth_refusals_total', { endpoint: 'token', rule: 'invalid_scope' });
+    return sample(after, 'agentauth_refusals_total', { endpoint: 'token', rule: 'scope_not_defined' }) > sample(before, 'agentauth_refusals_total', { endpoint: 'token', rule: 'scope_not_defined' });
   });
   expect(sample(after, 'agentauth_tokens_issued_total', issuedLabels) - sample(before, 'agentauth_tokens_issued_total', issuedLabels)).toBe(1);
   expect(
-    sample(after, 'agentauth_refusals_total', { endpoint: 'token', rule: 'invalid_scope' }) - sample(before, 'agentauth_refusals_total', { endpoint: 'token', rule: 'invalid_scope' }),
+    sample(after, 'agentauth_refusals_total', { endpoint: 'token', rule: 'scope_not_defined' }) - sample(before, 'agentauth_refusals_total', { endpoint: 'token', rule: 'scope_not_defined' }),
   ).toBe(1);
   expect(sample(after, 'agentauth_tokens_revoked_total', { initiator: 'admin' }) - sample(before, 'agentauth_tokens_revoked_total', { initiator: 'admin' })).toBe(1);
   const timed = { grant_type: 'client_credentials', status: '200' };
