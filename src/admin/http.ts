@@ -1,6 +1,7 @@
 // The admin API's HTTP edge: JSON bodies (read here only, never in front of oidc-provider), input validation with
 // zod, opaque list cursors, and the one place where errors become `{ error, message, details? }` responses. Nothing
 // a client sends produces a 500 or a stack trace; a genuine server fault is logged and answered without internals.
+import type { AdminErrorCode as ErrorCode } from '../errors.js';
 import type { Context, Middleware } from 'koa';
 import type { z } from 'zod';
 import { BODY_LIMITS, bufferedBody } from '../http/request-body.js';
@@ -11,7 +12,6 @@ import { UserInputError, UsernameTakenError } from '../humans/user-store.js';
 
 export const JSON_BODY_LIMIT = BODY_LIMITS.admin;
 
-export type ErrorCode = 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'conflict' | 'server_error';
 
 /** An error the edge answers as is. */
 export class AdminHttpError extends Error {
