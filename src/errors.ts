@@ -6,7 +6,7 @@ export type ErrorDetail = { path: string; message: string };
  * The error codes of the admin API's `{ error, message, details? }` answers (src/admin/http.ts maps domain errors to
  * them). OAuth endpoints answer RFC 6749/8693 codes, each refusal naming a rule of src/policy/rules.ts.
  */
-export type AdminErrorCode = 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'conflict' | 'server_error';
+export type AdminErrorCode = 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'conflict' | 'server_error' | 'service_unavailable';
 
 export class DomainError extends Error {
   override name = 'DomainError';
