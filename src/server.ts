@@ -18,7 +18,7 @@ import { startKeyWatcher } from './keys/key-watcher.js';
 import { createAgentStore, TOKEN_EXCHANGE, type AgentStore } from './agents/agent-store.js';
 import { createApprovalStore, type ApprovalStore } from './approvals/approval-store.js';
 import { createAgentBlockStore } from './approvals/agent-block-store.js';
-import { createBackchannelApprovals } from './approvals/backchannel-approvals.js';
+import { createBackchannelApprovals, isUnknownHintId } from './approvals/backchannel-approvals.js';
 import { createCibaRequestStore } from './approvals/ciba-request-store.js';
 import { rehashLegacyCibaIds } from './approvals/ciba-request-ids.js';
 import { approvalNotifier } from './approvals/notifier.js';
@@ -174,7 +174,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         trustProxy: config.trustProxy,
         secrets,
         gather,
-        findAccount: (_ctx, id) => users.findAccount(id),
+        // The pseudonymous account of a CIBA login_hint naming nobody exists for the backchannel request alone.
+        findAccount: async (ctx, id) =>
+          (await users.findAccount(id)) ?? (ctx.oidc?.route === 'backchannel_authentication' && isUnknownHintId(id) ? { accountId: id, claims: () => ({ sub: id }) } : undefined),
         interactions: pages.interactions,
         recordJwt: recorder.recordJwt,
         ciba: backchannel,

@@ -15,6 +15,7 @@
 import type { Middleware } from 'koa';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
+import { isShownText } from '../text/shown-text.js';
 import type { AuditAction } from '../audit/actions.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
@@ -49,7 +50,6 @@ export type PendingRequest = {
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 /** Binding messages are shown to the human as they are: words and punctuation, one line, bounded. */
 export const MAX_BINDING_MESSAGE = 120;
-const BINDING_MESSAGE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}]+$/u;
 /** Lifetime of a request when the agent does not ask for less (requested_expiry). */
 export const MAX_REQUEST_SECONDS = 600;
 const DAY = 86_400_000;
@@ -74,6 +74,17 @@ export type BackchannelDependencies = {
   storedReference: (storedId: string) => string;
 };
 
+/**
+ * The pseudonymous account of a login_hint that names nobody: a UUID of version 0, which no user id (version 4) is,
+ * derived from the keyed hash of the hint so the same hint always gets the same one.
+ */
+export function unknownHintId(hash: string): string {
+  const hex = Buffer.from(hash).toString('hex').padEnd(32, '0').slice(0, 32);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export const isUnknownHintId = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-0[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/.test(id);
+
 const words = (value: unknown) => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 
 export function createBackchannelApprovals(deps: BackchannelDependencies) {
@@ -85,7 +96,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
 
     async validateBindingMessage(_ctx: KoaContextWithOIDC, message: string | undefined): Promise<void> {
       if (message === undefined) return;
-      if (message.length > MAX_BINDING_MESSAGE || !BINDING_MESSAGE.test(message) || message.trim() === '') {
+      if (message.length > MAX_BINDING_MESSAGE || !isShownText(message)) {
         throw new errors.InvalidBindingMessage(`binding_message must be 1 to ${MAX_BINDING_MESSAGE} characters of words and punctuation on one line`);
       }
     },
@@ -101,10 +112,14 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
       }
     },
 
-    /** login_hint names the human: their username, or their user id. */
+    /**
+     * login_hint names the human: their username, or their user id. A hint naming nobody is answered like one naming
+     * somebody (an agent must not learn who has an account here): it gets a pseudonymous id of its own, the request
+     * waits and ends in expired_token, counted against the agent's pending limits like any other.
+     */
     async processLoginHint(_ctx: KoaContextWithOIDC, hint?: string): Promise<string | undefined> {
       if (!hint || hint.length > 256) return undefined;
-      return deps.users.findActiveIdByHint(hint);
+      return (await deps.users.findActiveIdByHint(hint)) ?? unknownHintId(deps.hashId(`login_hint:${hint.trim().toLowerCase()}`));
     },
 
     /** No user codes here; this is where the account is known, so the abuse limits and blocks are checked here. */
@@ -144,6 +159,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
         ip: ctx.ip,
         details: { ciba_request_id: row.id, scopes: row.scopes, resources, binding_message: bindingMessage },
       });
+      if (isUnknownHintId(account.accountId)) return; // nobody to tell
       const agent = await deps.agents.describe(client.clientId);
       // Not awaited: a slow or failing notifier must neither delay nor fail the agent's request; the human sees it on
       // /approvals either way.

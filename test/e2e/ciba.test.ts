@@ -211,6 +211,19 @@ describe('CIBA', () => {
     expect((await ask(agent, { login_hint: 'bob' })).status).toBe(200);
   }, 60_000);
 
+  it('answers a login_hint naming nobody like one naming somebody: the request waits, reaches no one and ends in expiry', async () => {
+    const agent = await newAgent();
+    const known = await ask(agent);
+    const unknown = await ask(agent, { login_hint: 'nobody-here' });
+    expect(unknown.status).toBe(known.status);
+    expect(Object.keys(unknown.body).sort()).toEqual(Object.keys(known.body).sort());
+    expect((await poll(agent, String(unknown.body.auth_req_id))).body.error).toBe('authorization_pending');
+    // Nobody sees it: the pseudonymous account is no user, and its request is on nobody's /approvals.
+    const row = await server.db.prisma.cibaRequest.findFirst({ where: { agentId: agent.id, userId: { not: aliceId } } });
+    expect(row?.userId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-0/);
+    expect(await server.db.prisma.user.count({ where: { id: row!.userId } })).toBe(0);
+  }, 60_000);
+
   it('refuses bad requests with protocol errors, never a 500', async () => {
     const agent = await newAgent();
     expect((await ask(agent, { binding_message: 'x'.repeat(121) })).body.error).toBe('invalid_binding_message');
@@ -218,7 +231,6 @@ describe('CIBA', () => {
     expect((await ask(agent, { scope: 'files:read' })).body.error).toBe('invalid_request');
     expect((await ask(agent, { resource: 'https://unregistered.example.test' })).body.error).toBe('invalid_target');
     expect((await ask(agent, { scope: 'openid' })).body.error).toBe('invalid_scope');
-    expect((await ask(agent, { login_hint: 'nobody-here' })).body.error).toBe('unknown_user_id');
     expect((await ask(agent, { requested_expiry: '-5' })).body.error).toBe('invalid_request');
     expect((await poll(agent, 'not-a-request')).body.error).toBe('invalid_grant');
     expect(await server.db.prisma.cibaRequest.count({ where: { agentId: agent.id } })).toBe(0);
