@@ -473,3 +473,12 @@ describe.each([...new Set(CELLS.map((c) => `${c.grant} × ${c.principal}`))])('%
     }
   });
 });
+
+it('a refused refresh (a resource outside the grant) leaves the refresh token as it was: the next honest refresh works', async () => {
+  const before = refreshTokens.get(app.id);
+  const refused = await refresh(app, { resource: OTHER });
+  expect(refused).toMatchObject({ ok: false, error: 'invalid_target' });
+  expect(refreshTokens.get(app.id)).toBe(before);
+  const honest = await refresh(app, { resource: API });
+  expect(honest).toMatchObject({ ok: true });
+});
