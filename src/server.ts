@@ -26,6 +26,10 @@ import { protectedResourceMetadataRoute } from './resources/protected-resource-m
 import { createResourceStore, type ResourceStore } from './resources/resource-store.js';
 import { createSecretHasher } from './secrets/secret-hasher.js';
 import { createTokenRecorder } from './tokens/token-recorder.js';
+import { createIssuedTokenStore } from './tokens/issued-token-store.js';
+import { createClientLookupStore } from './clients/client-lookup-store.js';
+import { createStandingApprovalStore } from './approvals/standing-approval-store.js';
+import { createPayloadStore } from './oauth/payload-store.js';
 import { jwtTokenHandles } from './oauth/jwt-token-handles.js';
 import { tokenExchangeHandler } from './oauth/grants/token-exchange.js';
 import { createProvider } from './oauth/provider.js';
@@ -99,13 +103,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const secrets = createSecretHasher(kek);
     await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log });
     const clients = createClientStore(db.prisma, secrets);
-    const resources = createResourceStore(db.prisma);
+    // The token endpoint's reads and writes go through named statements on the pool, batched across concurrent
+    // requests (src/db/batching.ts); nothing about clients, tokens or approvals is cached per process.
+    const resources = createResourceStore(db.prisma, db.pool);
+    const issuedTokens = createIssuedTokenStore(db.pool);
+    const clientLookup = createClientLookupStore(db.pool);
+    const standingApprovals = createStandingApprovalStore(db.pool);
+    const payloads = createPayloadStore(db.pool);
     const users = createUserStore(db.prisma);
     const agents = createAgentStore(db.prisma, { resources, secrets, config });
     const approvals = createApprovalStore(db.prisma, { resources, config });
     const revocation = createRevocationService(db.prisma, secrets.hash);
-    const recorder = createTokenRecorder(db.prisma, secrets.hash);
-    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, storeIssued: recorder.storeIssued,
+    const recorder = createTokenRecorder(issuedTokens, secrets.hash);
+    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients: clientLookup, storeIssued: recorder.storeIssued,
+      findPayload: payloads.find,
       onRemove: recorder.onRemove(revocation),
     });
     const issuerUrl = new URL(issuer);
@@ -113,8 +124,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const tokenExchange = tokenExchangeHandler({
       prisma: db.prisma,
       resources,
-      approvals,
-      resolveToken: createTokenResolver({ prisma: db.prisma, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
+      approvals: { ...approvals, standing: standingApprovals.standing },
+      resolveToken: createTokenResolver({ findRecord: issuedTokens.find, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
       maxDelegationDepth: config.agents.maxDelegationDepth,
     });
     const blocks = createAgentBlockStore(db.prisma);

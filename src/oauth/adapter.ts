@@ -37,6 +37,8 @@ export type AdapterOptions = {
    * Called before a payload of an issued token is removed ahead of its expiry (by id, or all of a grant): the
    * revocation service marks the records revoked, follows derived tokens and tells resource servers.
    */
+  /** The lookup of a payload by model and stored id (src/oauth/payload-store.ts); else a Prisma query. */
+  findPayload?: (model: string, storedId: string) => Promise<{ payload: unknown; consumedAt: Date | null } | undefined>;
   onRemove?: {
     byId(model: string, id: string, storedId: string): Promise<unknown>;
     byGrant(model: string, grantId: string): Promise<unknown>;
@@ -60,8 +62,9 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
       await (issued ?? upsertPayload(prisma, this.model, key, payload, expiresIn));
     }
 
-    find(id: string) {
-      return this.findOne({ model: this.model, id: this.key(id) });
+    async find(id: string) {
+      if (!options.findPayload) return this.findOne({ model: this.model, id: this.key(id) });
+      return asPayload(await options.findPayload(this.model, this.key(id)));
     }
 
     findByUserCode(userCode: string) {
@@ -99,14 +102,19 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
         where: { ...where, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
         select: { payload: true, consumedAt: true },
       });
-      if (!row) return undefined;
-      const payload = row.payload as AdapterPayload;
-      return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+      return asPayload(row ?? undefined);
     }
   }
 
   // oidc-provider calls a non-constructable factory as a function, once per model.
   return (model: string): Adapter => (model === 'Client' ? clientAdapter : new PrismaAdapter(model));
+}
+
+/** A stored row as oidc-provider reads it: a consumed row says when. */
+function asPayload(row: { payload: unknown; consumedAt: Date | null } | undefined): AdapterPayload | undefined {
+  if (!row) return undefined;
+  const payload = row.payload as AdapterPayload;
+  return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
 }
 
 /** The write that stores one payload under an already hashed id. */
