@@ -22,7 +22,7 @@ type Key = { userId: string; agentId: string; resource: string };
 export function createStandingApprovalStore(pool: pg.Pool, options: { maxBatch?: number; maxInFlight?: number } = {}) {
   const find = createBatcher<Key, Approval[]>({
     maxBatch: options.maxBatch ?? 64,
-    maxInFlight: options.maxInFlight ?? 2,
+    maxInFlight: options.maxInFlight ?? 1,
     async run(keys) {
       const { rows } = await pool.query<Approval & { i: number }>({
         name: 'agentauth_standing_approvals',

@@ -47,7 +47,7 @@ export function clientMetadataFromRow(row: ClientRow): ClientMetadata | undefine
 export function createClientLookupStore(pool: pg.Pool, options: { maxBatch?: number; maxInFlight?: number } = {}) {
   const find = createBatcher<string, ClientMetadata | undefined>({
     maxBatch: options.maxBatch ?? 64,
-    maxInFlight: options.maxInFlight ?? 2,
+    maxInFlight: options.maxInFlight ?? 1,
     async run(ids) {
       const { rows } = await pool.query<ClientRow & { id: string }>({ name: 'agentauth_find_clients', text: FIND, values: [ids] });
       const byId = new Map(rows.map((row) => [row.id, row]));

@@ -1,7 +1,7 @@
 // Group commit and batched reads for the token endpoint. Concurrent requests that need the same kind of statement
-// (an issuance write, a lookup by key) share one round trip: the first request runs at once; while statements are in
-// flight, later ones queue and go together in the next statement, so batches grow with load and nothing waits on a
-// timer. Each caller still gets its own answer, and only after its own statement has finished (for a write: has
+// (an issuance write, a lookup by key) share one round trip: what is asked for during one turn of the event loop goes
+// out together at its end (setImmediate), and while a statement is in flight later items queue for the next one, so
+// batches grow with load and an idle server adds no wait but the rest of the current turn. Each caller still gets its own answer, and only after its own statement has finished (for a write: has
 // committed). A batch that fails is retried item by item, so one bad item fails only its own request.
 // Round trips, not fsyncs, dominate on these machines (shared/notes/performance.md).
 
@@ -19,6 +19,7 @@ type Waiting<T, R> = { item: T; resolve(value: R): void; reject(error: unknown):
 export function createBatcher<T, R>(options: BatchOptions<T, R>): (item: T) => Promise<R> {
   const queue: Array<Waiting<T, R>> = [];
   let inFlight = 0;
+  let scheduled = false;
 
   async function runBatch(batch: Array<Waiting<T, R>>): Promise<void> {
     let results: R[];
@@ -50,6 +51,11 @@ export function createBatcher<T, R>(options: BatchOptions<T, R>): (item: T) => P
   return (item: T) =>
     new Promise<R>((resolve, reject) => {
       queue.push({ item, resolve, reject });
-      pump();
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        pump();
+      });
     });
 }

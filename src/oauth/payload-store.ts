@@ -16,7 +16,7 @@ export type StoredPayload = { payload: unknown; consumedAt: Date | null };
 export function createPayloadStore(pool: pg.Pool, options: { maxBatch?: number; maxInFlight?: number } = {}) {
   const find = createBatcher<{ model: string; id: string }, StoredPayload | undefined>({
     maxBatch: options.maxBatch ?? 64,
-    maxInFlight: options.maxInFlight ?? 2,
+    maxInFlight: options.maxInFlight ?? 1,
     async run(keys) {
       const { rows } = await pool.query<{ model: string; id: string; payload: unknown; consumed_at: Date | null }>({
         name: 'agentauth_find_payloads',

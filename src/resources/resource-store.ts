@@ -79,7 +79,7 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
   const findBatched = pool
     ? createBatcher<string, Resource | undefined>({
         maxBatch: 64,
-        maxInFlight: 2,
+        maxInFlight: 1,
         async run(identifiers) {
           const { rows } = await pool.query<Row>({ name: 'agentauth_find_resources', text: FIND_BY_IDENTIFIER, values: [identifiers] });
           const byIdentifier = new Map(rows.map((row) => [row.identifier, row]));

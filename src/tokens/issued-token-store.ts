@@ -139,7 +139,7 @@ export type IssuedTokenStoreOptions = {
 
 export function createIssuedTokenStore(pool: pg.Pool, options: IssuedTokenStoreOptions = {}) {
   const maxBatch = options.maxBatch ?? 64;
-  const maxInFlight = options.maxInFlight ?? 2;
+  const maxInFlight = options.maxInFlight ?? 1;
   const record = createBatcher<IssuanceRow, void>({
     maxBatch,
     maxInFlight,
