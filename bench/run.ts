@@ -95,6 +95,13 @@ async function load(name: string, request: Request): Promise<Result> {
   return { name, ...result };
 }
 
+/** A short unmeasured load (its own process, like the measured ones). */
+async function warm(request: Request): Promise<void> {
+  const job = JSON.stringify({ ...request, connections: CONNECTIONS, duration: WARMUP, warmup: 0 });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/load.js'), job], { stdio: 'ignore' });
+  await once(child, 'exit');
+}
+
 const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}` });
 const form = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
@@ -244,6 +251,8 @@ async function main(): Promise<void> {
     const server = await startProcess([...profileArgs('small'), 'dist/src/main.js'], small.env, `${small.issuer}/readyz`);
     try {
       await check(small);
+      // One unmeasured pass over every request first: the first scenario must not pay for JIT and lazy loading.
+      for (const request of [small.clientCredentials, small.exchange, small.introspectLive]) await warm(request);
       const measured = await peakRss(server.pid, (async () => [
         await load('client credentials (agentauth)', small.clientCredentials),
         await load('token exchange (agentauth)', small.exchange),
