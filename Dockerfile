@@ -6,6 +6,8 @@ WORKDIR /app
 # build before the sources are here, and nothing this image needs has an install script it cannot do without
 # (argon2 ships prebuilt binaries; the embedded PostgreSQL package is not used with DATABASE_URL).
 COPY package.json package-lock.json ./
+# The npm workspace (@agentauth/verify, the resource servers' verifier) is part of the install and the build.
+COPY packages ./packages
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY prisma.config.ts tsconfig.json tsconfig.build.json ./
 COPY prisma ./prisma

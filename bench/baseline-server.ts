@@ -1,16 +1,29 @@
-// The framework's own ceiling: oidc-provider with default settings (in-memory adapter, generated development key)
-// issuing client-credentials JWTs for one resource server. Run by bench/run.ts as a separate process.
+// The fair peer: an in-memory oidc-provider (no database) configured to issue what agentauth issues, so the ratio
+// measures agentauth's own costs: ES256-signed RFC 9068 JWT access tokens for a resource indicator, clients
+// authenticated with client_secret_basic, client credentials. Run by bench/run.ts as a separate process.
 import { createServer } from 'node:http';
+import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2] ?? 0);
+const resource = process.argv[3] ?? 'https://files.bench.test';
+const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 const provider = new Provider(`http://127.0.0.1:${port}`, {
-  clients: [{ client_id: 'bench', client_secret: 'bench-secret', grant_types: ['client_credentials'], redirect_uris: [], response_types: [] }],
+  jwks: { keys: [{ ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bench' }] },
+  clients: [{
+    client_id: 'bench', client_secret: 'bench-secret', grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }],
+  clientDefaults: { id_token_signed_response_alg: 'ES256' },
+  enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
   features: {
+    devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      getResourceServerInfo: () => ({ scope: 'files:read', accessTokenFormat: 'jwt', accessTokenTTL: 300 }),
+      defaultResource: (_ctx, _client, oneOf) => oneOf ?? resource,
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({ scope: 'files:read', accessTokenFormat: 'jwt', accessTokenTTL: 300, jwt: { sign: { alg: 'ES256' } } }),
     },
   },
 });

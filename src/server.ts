@@ -36,6 +36,10 @@ import { protectedResourceMetadataRoute } from './resources/protected-resource-m
 import { createResourceStore, type ResourceStore } from './resources/resource-store.js';
 import { createSecretHasher } from './secrets/secret-hasher.js';
 import { createTokenRecorder } from './tokens/token-recorder.js';
+import { createIssuedTokenStore } from './tokens/issued-token-store.js';
+import { createClientLookupStore } from './clients/client-lookup-store.js';
+import { createStandingApprovalStore } from './approvals/standing-approval-store.js';
+import { createPayloadStore } from './oauth/payload-store.js';
 import { jwtTokenHandles } from './oauth/jwt-token-handles.js';
 import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_REPEATABLE, tokenExchangeHandler } from './oauth/grants/token-exchange.js';
 import { createRequestFactsLoader } from './oauth/request-facts.js';
@@ -115,16 +119,22 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
     const secrets = createSecretHasher(kek);
     await bootstrapAdminKey(db.prisma, secrets, { configuredKey: config.bootstrapAdminKey, log, issuer });
-    const resources = createResourceStore(db.prisma);
+    // The token endpoint's reads and writes go through named statements on the pool, batched across concurrent
+    // requests (src/db/batching.ts); nothing about clients, tokens or approvals is cached per process.
+    const resources = createResourceStore(db.prisma, db.pool);
     const clients = createClientStore(db.prisma, secrets, resources);
+    const issuedTokens = createIssuedTokenStore(db.pool);
+    const clientLookup = createClientLookupStore(db.pool);
+    const standingApprovals = createStandingApprovalStore(db.pool);
+    const payloads = createPayloadStore(db.pool);
     const users = createUserStore(db.prisma);
     const agents = createAgentStore(db.prisma, { resources, secrets, config });
     const approvals = createApprovalStore(db.prisma, { resources, config });
     const revocation = createRevocationService(db.prisma, secrets.hash);
-    const recorder = createTokenRecorder(db.prisma, secrets.hash);
+    const recorder = createTokenRecorder(issuedTokens, secrets.hash);
     // Clients that arrive by themselves (Client ID Metadata Documents, DCR): agents without an owner.
     const dynamicClients = createDynamicClientStore(db.prisma, { defaultTokenTtl: config.agents.defaultTokenTtl });
-    const dynamicLookup = dynamicClientLookup({ clients, store: dynamicClients, resources, config });
+    const dynamicLookup = dynamicClientLookup({ clients: clientLookup, store: dynamicClients, resources, config });
     const clientIdMetadata = clientIdMetadataDocument({
       enabled: config.dynamicClients.cimd,
       allowLoopbackFetch: config.dynamicClients.allowLoopbackFetch,
@@ -134,8 +144,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       defaultTokenTtl: config.agents.defaultTokenTtl,
       log,
     });
-    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients, storeIssued: recorder.storeIssued,
+    const adapter = createAdapterFactory(db.prisma, { hashId: secrets.hash, clients: clientLookup, storeIssued: recorder.storeIssued,
       onRemove: recorder.onRemove(revocation),
+      findPayload: payloads.find,
       dynamicClients: config.dynamicClients.dcr === 'off' ? { find: dynamicLookup.find } : dynamicLookup,
     });
     const issuerUrl = new URL(issuer);
@@ -145,9 +156,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const tokenExchange = tokenExchangeHandler({
       clients,
       resources,
-      approvals,
+      approvals: { ...approvals, standing: standingApprovals.standing },
       audit,
-      resolveToken: createTokenResolver({ prisma: db.prisma, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
+      resolveToken: createTokenResolver({ findRecord: issuedTokens.find, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
       limits,
     });
     const gather = createRequestFactsLoader({ resources, approvals, limits });

@@ -131,7 +131,7 @@ const asNewApp = (app: App): NewApp => ({
 
 type Writer = PrismaClient | Prisma.TransactionClient;
 
-type ClientRow = {
+export type ClientRow = {
   metadata: unknown;
   secret_hash: string | null;
   scopes: string[] | null;
@@ -141,6 +141,30 @@ type ClientRow = {
   agent_audiences: string[] | null;
   agent_max_token_ttl: number | null;
 };
+
+/**
+ * A client row as oidc-provider metadata. The secret's hash stands in for the secret. Every client's ceilings travel
+ * with it to where tokens are decided (`ceiling_scopes`, `allowed_resources`, `max_token_ttl`, read by
+ * src/oauth/request-facts.ts): an app's from its own row, an agent's from the live agent record, so a suspended agent
+ * is no client at all (it cannot authenticate) and a narrowed ceiling applies at once.
+ */
+export function clientMetadataFromRow(row: ClientRow): ClientMetadata | undefined {
+  let metadata: ClientMetadata = { ...(row.metadata as ClientMetadata), ceiling_scopes: row.scopes ?? [], allowed_resources: row.resources ?? [] };
+  if (row.agent_status !== null) {
+    if (row.agent_status !== 'active') return undefined;
+    metadata = {
+      ...metadata,
+      ceiling_scopes: row.agent_scopes ?? [],
+      allowed_resources: row.agent_audiences ?? [],
+      max_token_ttl: row.agent_max_token_ttl,
+      // Every agent may ask a human asynchronously (CIBA, poll mode): derived here so existing agents get it too.
+      grant_types: [...new Set([...(metadata.grant_types ?? []), CIBA_GRANT])],
+      backchannel_token_delivery_mode: 'poll',
+    };
+  }
+  return row.secret_hash ? { ...metadata, client_secret: row.secret_hash } : metadata;
+}
+
 
 export type CreatedClient = { clientId: string; clientSecret?: string };
 
@@ -278,21 +302,7 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher, r
                a.audiences AS agent_audiences, a.max_token_ttl AS agent_max_token_ttl
         FROM clients c LEFT JOIN agents a ON a.id = c.id
         WHERE c.id = ${clientId}`;
-      if (!row) return undefined;
-      let metadata: ClientMetadata = { ...(row.metadata as ClientMetadata), ceiling_scopes: row.scopes ?? [], allowed_resources: row.resources ?? [] };
-      if (row.agent_status !== null) {
-        if (row.agent_status !== 'active') return undefined;
-        metadata = {
-          ...metadata,
-          ceiling_scopes: row.agent_scopes ?? [],
-          allowed_resources: row.agent_audiences ?? [],
-          max_token_ttl: row.agent_max_token_ttl,
-          // Every agent may ask a human asynchronously (CIBA, poll mode): derived here so existing agents get it too.
-          grant_types: [...new Set([...(metadata.grant_types ?? []), CIBA_GRANT])],
-          backchannel_token_delivery_mode: 'poll',
-        };
-      }
-      return row.secret_hash ? { ...metadata, client_secret: row.secret_hash } : metadata;
+      return row ? clientMetadataFromRow(row) : undefined;
     },
 
     rotateSecret,

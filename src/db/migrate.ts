@@ -48,6 +48,21 @@ async function readMigrations(directory: string): Promise<MigrationList> {
 }
 
 /**
+ * True when every migration directory is recorded as applied and none is failed or rolled back: exactly when the
+ * engine would apply nothing. Anything else (no bookkeeping table yet, a failed migration) goes to the engine.
+ */
+async function allApplied(client: pg.Client, migrations: MigrationList): Promise<boolean> {
+  const { rows } = await client
+    .query<{ migration_name: string; finished: boolean }>(
+      `SELECT migration_name, finished_at IS NOT NULL AND rolled_back_at IS NULL AS finished FROM _prisma_migrations`,
+    )
+    .catch(() => ({ rows: [] }));
+  if (rows.some((row) => !row.finished)) return false;
+  const applied = new Set(rows.map((row) => row.migration_name));
+  return migrations.migrationDirectories.length > 0 && migrations.migrationDirectories.every((dir) => applied.has(dir.path));
+}
+
+/**
  * Applies the migrations the database (which must exist) has not had yet. Processes starting at the same time
  * take turns: each holds a PostgreSQL advisory lock for its whole run, so every migration is applied once.
  */
@@ -56,10 +71,6 @@ export async function applyMigrations(
   log: { info(obj: object, msg?: string): void },
 ): Promise<{ applied: string[] }> {
   const root = projectRoot();
-  // engine.mjs stays where it is rather than being compiled into dist/, so it is found from the project root.
-  const { openSchemaEngine } = (await import(
-    pathToFileURL(path.join(root, 'prisma', 'engine', 'engine.mjs')).href
-  )) as typeof SchemaEngineModule;
   const schemaPath = path.join(root, 'prisma', 'schema.prisma');
 
   const lock = new pg.Client({ connectionString: databaseUrl, application_name: MIGRATION_LOCK_NAME });
@@ -69,6 +80,16 @@ export async function applyMigrations(
     // long as a concurrent start takes, and its key differs so that the two never wait on each other.
     await lock.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK_NAME]);
     const migrationsList = await readMigrations(path.join(root, 'prisma', 'migrations'));
+    // The usual start (a restart, or another process migrated first) has nothing to apply: the engine, whose
+    // WebAssembly memory stays with the process for good (~55 MB), is then not loaded at all.
+    if (await allApplied(lock, migrationsList)) {
+      log.info({ applied: [], migrations: migrationsList.migrationDirectories.length }, 'database schema up to date');
+      return { applied: [] };
+    }
+    // engine.mjs stays where it is rather than being compiled into dist/, so it is found from the project root.
+    const { openSchemaEngine } = (await import(
+      pathToFileURL(path.join(root, 'prisma', 'engine', 'engine.mjs')).href
+    )) as typeof SchemaEngineModule;
     const engine = await openSchemaEngine({
       datamodels: [[schemaPath, await readFile(schemaPath, 'utf8')]],
       url: databaseUrl,

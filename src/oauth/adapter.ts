@@ -56,6 +56,8 @@ export type AdapterOptions = {
    * Called before a payload of an issued token is removed ahead of its expiry (by id, or all of a grant): the
    * revocation service marks the records revoked, follows derived tokens and tells resource servers.
    */
+  /** The lookup of a payload by model and stored id (src/oauth/payload-store.ts); else a Prisma query. */
+  findPayload?: (model: string, storedId: string) => Promise<{ payload: unknown; consumedAt: Date | null } | undefined>;
   onRemove?: {
     byId(model: string, id: string, storedId: string): Promise<unknown>;
     byGrant(model: string, grantId: string): Promise<unknown>;
@@ -84,7 +86,9 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
     }
 
     async find(id: string) {
-      const payload = await this.findOne({ model: this.model, id: this.key(id) });
+      const payload = options.findPayload
+        ? asPayload(await options.findPayload(this.model, this.key(id)))
+        : await this.findOne({ model: this.model, id: this.key(id) });
       // The id presented is the bearer value the payload was stored without.
       return payload && BEARER.has(this.model) ? { ...payload, jti: id } : payload;
     }
@@ -139,8 +143,7 @@ export function createAdapterFactory(prisma: PrismaClient, options: AdapterOptio
         select: { id: true, payload: true, consumedAt: true },
       });
       if (!row) return undefined;
-      const payload = row.payload as AdapterPayload;
-      return { id: row.id, payload: row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload };
+      return { id: row.id, payload: asPayload(row)! };
     }
   }
 
@@ -154,6 +157,13 @@ function withoutJti(payload: AdapterPayload): AdapterPayload {
   if (!('jti' in payload)) return payload;
   const { jti: _secret, ...rest } = payload;
   return rest;
+}
+
+/** A stored row as oidc-provider reads it: a consumed row says when. */
+function asPayload(row: { payload: unknown; consumedAt: Date | null } | undefined): AdapterPayload | undefined {
+  if (!row) return undefined;
+  const payload = row.payload as AdapterPayload;
+  return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
 }
 
 /** The write that stores one payload under an already hashed id. */

@@ -21,7 +21,7 @@ const DCR_GRANTS = ['authorization_code', 'refresh_token'];
 const REGISTRY_ONLY = ['principal_kind', 'agent_origin', 'agent_scopes', 'agent_audiences', 'agent_max_token_ttl', 'resource_server', 'ceiling_scopes', 'allowed_resources', 'max_token_ttl'];
 
 export type DynamicClientDeps = {
-  clients: ClientStore;
+  clients: Pick<ClientStore, 'findMetadata'>;
   store: DynamicClientStore;
   resources: ResourceStore;
   config: Pick<Config, 'dynamicClients' | 'agents'>;

@@ -1,7 +1,9 @@
 // The registry of resource servers: the audiences tokens are issued for, the scopes each defines (with the
 // description a human reads on a consent screen and whether a scope needs a fresh approval every time), and the
 // lifetime of access tokens for it. `resource` parameters and agents' audiences must name a registered identifier.
+import type pg from 'pg';
 import { z } from 'zod';
+import { createBatcher } from '../db/batching.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, NotFoundError } from '../errors.js';
@@ -89,7 +91,30 @@ export type ResourceChanges = {
 
 type Writer = PrismaClient | Prisma.TransactionClient;
 
-export function createResourceStore(prisma: PrismaClient) {
+const FIND_BY_IDENTIFIER = `
+  SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients"
+  FROM resource_servers WHERE identifier = ANY($1::text[])`;
+
+/**
+ * `pool`, when given, serves the token endpoint's lookup by identifier: one named statement on the pg pool, with
+ * concurrent lookups coalesced into one query. Read on every request, never cached, so a changed resource (scopes,
+ * lifetime) applies in every process at once.
+ */
+export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
+  const findBatched = pool
+    ? createBatcher<string, Resource | undefined>({
+        maxBatch: 64,
+        maxInFlight: 1,
+        async run(identifiers) {
+          const { rows } = await pool.query<Row>({ name: 'agentauth_find_resources', text: FIND_BY_IDENTIFIER, values: [identifiers] });
+          const byIdentifier = new Map(rows.map((row) => [row.identifier, row]));
+          return identifiers.map((identifier) => {
+            const row = byIdentifier.get(identifier);
+            return row ? toResource(row) : undefined;
+          });
+        },
+      })
+    : undefined;
   return {
     /** `tx` lets callers commit the new resource together with their own writes (its audit event). */
     async create(input: NewResource, tx: Writer = prisma): Promise<Resource> {
@@ -118,6 +143,7 @@ export function createResourceStore(prisma: PrismaClient) {
     async findByIdentifier(identifier: string): Promise<Resource | undefined> {
       const canonical = canonicalResourceIdentifier(identifier);
       if (canonical === undefined) return undefined;
+      if (findBatched) return findBatched(canonical);
       const [row] = await prisma.$queryRaw<Array<Row>>`
         SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients"
         FROM resource_servers WHERE identifier = ${canonical}`;

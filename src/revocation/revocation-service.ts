@@ -9,7 +9,7 @@ import type { PrismaClient } from '../db/client.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type AuditEventInput } from '../audit/audit-log.js';
 import { ConflictError, NotFoundError } from '../errors.js';
-import { securityEventRows, type RevokedToken } from './security-events.js';
+import { securityEventInsert } from './security-events.js';
 import { metrics } from '../observability/metrics.js';
 
 /** What a revocation reaches. */
@@ -27,24 +27,29 @@ const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 
 type Tx = Prisma.TransactionClient;
 
+/** A cascade over many tokens outlasts Prisma's 5 s default; it must finish, not fail half-way with a 500. */
+const CASCADE_TRANSACTION = { maxWait: 10_000, timeout: 60_000 };
+
 export function createRevocationService(prisma: PrismaClient, hashId: (id: string) => string) {
   /** Tokens matching `roots`, and all their descendants, are marked revoked and their payloads deleted. */
   async function revokeTokens(tx: Tx, roots: Prisma.Sql, reason: string, revoker: Revoker): Promise<number> {
-    const revoked = await tx.$queryRaw<Array<RevokedToken & { format: string }>>`
+    // Set-based, whatever the count (an agent's kill switch may reach tens of thousands of tokens): one statement
+    // marks the records and writes the security events; only jti and format come back, for the payload delete.
+    const revoked = await tx.$queryRaw<Array<{ jti: string; format: string }>>`
       WITH RECURSIVE affected AS (
         SELECT jti FROM issued_tokens WHERE ${roots}
         UNION
         SELECT child.jti FROM issued_tokens child JOIN affected parent ON child.parent_jti = parent.jti
-      )
-      UPDATE issued_tokens SET revoked_at = now(), revocation_reason = ${reason}
-      WHERE jti IN (SELECT jti FROM affected) AND revoked_at IS NULL
-      RETURNING jti, format, kind::text AS kind, subject, subject_kind::text AS subject_kind, client_id, actor_chain, resource, audience, expires_at`;
+      ), revoked AS (
+        UPDATE issued_tokens SET revoked_at = now(), revocation_reason = ${reason}
+        WHERE jti IN (SELECT jti FROM affected) AND revoked_at IS NULL
+        RETURNING jti, format, kind::text AS kind, subject, subject_kind, client_id, actor_chain, resource, audience, expires_at
+      ), events AS (${securityEventInsert({ reason, initiator: revoker.actor.kind })})
+      SELECT jti, format FROM revoked`;
     if (revoked.length > 0) {
       // JWTs are stored under the hash of their jti; opaque tokens are recorded under the stored id itself.
       const ids = revoked.map((token) => (token.format === 'jwt' ? hashId(token.jti) : token.jti));
-      await tx.oidcPayload.deleteMany({ where: { model: { in: TOKEN_MODELS }, id: { in: ids } } });
-      const events = await securityEventRows(tx, revoked, { reason, initiator: revoker.actor.kind });
-      if (events.length > 0) await tx.securityEvent.createMany({ data: events });
+      await tx.$executeRaw`DELETE FROM oidc_payloads WHERE model = ANY(${TOKEN_MODELS}::text[]) AND id = ANY(${ids}::text[])`;
       metrics.tokensRevoked.inc({ initiator: revoker.actor.kind }, revoked.length);
     }
     return revoked.length;
@@ -157,7 +162,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
           involved,
         );
         return { revoked };
-      });
+      }, CASCADE_TRANSACTION);
     },
 
     /** The kill switch: the agent is refused everything until activated; its tokens and approvals stop now. */
@@ -171,7 +176,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
         const revoked = await revokeTokens(tx, agentTokens(agentId), 'agent suspended', revoker);
         await audit(tx, revoker, 'agent.suspended', { tokens_revoked: revoked, approvals_revoked: approvals }, { agentId });
         return { revoked };
-      });
+      }, CASCADE_TRANSACTION);
       return result;
     },
 

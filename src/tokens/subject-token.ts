@@ -2,10 +2,10 @@
 // one of our signatures for our issuer, an opaque token is known by its keyed hash. Revocation and expiry are read
 // from the record, in the database, on every call: what was revoked through any process is refused here at once.
 import { jwtVerify } from 'jose';
-import type { PrismaClient } from '../db/client.js';
 import { PolicyRefusal } from '../policy/rules.js';
 import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
 import type { Actor, PrincipalKind } from './principals.js';
+import type { IssuedTokenStore } from './issued-token-store.js';
 
 export const TOKEN_TYPE = {
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
@@ -26,7 +26,8 @@ export type PresentedToken = {
 };
 
 export type TokenLookup = {
-  prisma: PrismaClient;
+  /** The record by jti, read from the database on every call (concurrent lookups share a query). */
+  findRecord: IssuedTokenStore['find'];
   hashId: (id: string) => string;
   issuer: string;
   publicJwks: () => PublicJwks;
@@ -55,7 +56,7 @@ export function createTokenResolver(deps: TokenLookup) {
       jti = deps.hashId(token);
     }
 
-    const record = await deps.prisma.issuedToken.findUnique({ where: { jti } });
+    const record = await deps.findRecord(jti);
     if (!record || record.kind !== 'access_token') {
       throw new PolicyRefusal('token_invalid', `the ${label} is not an access token issued by this server`);
     }
@@ -65,7 +66,7 @@ export function createTokenResolver(deps: TokenLookup) {
       jti: record.jti,
       subject: record.subject,
       subjectKind: record.subjectKind,
-      actorChain: record.actorChain as Actor[],
+      actorChain: record.actorChain,
       clientId: record.clientId,
       scopes: record.scopes,
       audience: record.audience,

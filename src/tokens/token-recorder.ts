@@ -1,12 +1,12 @@
 // Every access and refresh token issued, by any grant, gets a record (never the token itself) and an audit event,
-// committed in the same transaction and before the response leaves: oidc-provider does not await its events, so
+// committed in one statement before the response leaves (src/tokens/issued-token-store.ts groups concurrent
+// requests' rows into one commit; each request still waits for its own). oidc-provider does not await its events, so
 // recording hangs off the two awaited seams it has, the JWT customizer (for JWT access tokens) and the adapter's
 // upsert (for opaque access tokens and refresh tokens).
 import Provider, { type AdapterPayload } from 'oidc-provider';
-import type { PrismaClient } from '../db/client.js';
-import { Prisma } from '../../generated/prisma/client.js';
 import { auditData, type ActorKind } from '../audit/audit-log.js';
 import type { PrincipalKind } from './principals.js';
+import type { IssuanceRow, IssuedTokenStore } from './issued-token-store.js';
 import { tokenContextFor } from './token-context.js';
 import type { Revoker, RevocationService } from '../revocation/revocation-service.js';
 import { metrics } from '../observability/metrics.js';
@@ -58,11 +58,10 @@ export function isRecordedModel(model: string): boolean {
 }
 
 /**
- * One statement (so one round trip, atomic without a transaction block) that stores the token's payload for
- * oidc-provider, records the token and writes its issuance event; the event only when the record is new, so every
- * token has exactly one. The token endpoint's costliest step; it replaced a three-query transaction.
+ * The three rows an issuance writes (payload for oidc-provider, record, issuance event), written by the issued-token
+ * store in one statement together with those of concurrent requests (group commit).
  */
-function issueStatement(
+function issuanceRow(
   model: string,
   storedId: string,
   payload: TokenPayload & AdapterPayload,
@@ -70,7 +69,7 @@ function issueStatement(
   jti: string,
   format: 'jwt' | 'opaque',
   context: RecordContext,
-): Prisma.Sql {
+): IssuanceRow {
   const kind = TOKEN_KINDS[model]!;
   const clientId = payload.clientId ?? '';
   const subjectKind: PrincipalKind = payload.accountId ? 'human' : context.clientKind;
@@ -105,32 +104,51 @@ function issueStatement(
   });
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   const time = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
-  const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null;
   const text = (value: unknown) => (typeof value === 'string' ? value : null);
-  return Prisma.sql`
-    WITH stored AS (
-      INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at)
-      VALUES (${model}, ${storedId}, ${json(payload)}::jsonb, ${text(payload.grantId)}, ${text(payload.userCode)}, ${text(payload.uid)},
-              ${expiresAt}::timestamptz)
-      ON CONFLICT (model, id) DO UPDATE
-        SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code, uid = EXCLUDED.uid,
-            expires_at = EXCLUDED.expires_at
-    ), recorded AS (
-      INSERT INTO issued_tokens (jti, kind, format, parent_jti, subject, subject_kind, actor_chain, client_id, scopes, audience,
-                                 resource, grant_type, grant_id, approval_id, dpop_jkt, issued_at, expires_at, decision)
-      VALUES (${jti}, ${kind}::token_kind, ${format}, ${parentJti ?? null}, ${payload.accountId ?? clientId},
-              ${subjectKind}::principal_kind, ${json(actorChain)}::jsonb, ${clientId}, string_to_array(${scopes.join(' ')}, ' '),
-              ${audience ?? null}, ${tokenContext.resource ?? audience ?? null}, ${grantType}, ${text(payload.grantId)},
-              ${tokenContext.approvalId ?? null}, ${text(payload.jkt)}, ${time(payload.iat ?? now)}::timestamptz,
-              ${time(payload.exp ?? now)}::timestamptz, ${json(tokenContext.decision)}::jsonb)
-      ON CONFLICT (jti) DO NOTHING
-      RETURNING jti
-    )
-    INSERT INTO audit_events (id, action, outcome, actor_kind, actor_id, user_id, agent_id, actor_chain, client_id, request_id, ip, details)
-    SELECT gen_random_uuid(), ${event.action}, ${event.outcome}, ${event.actorKind}, ${event.actorId ?? null}, ${event.userId ?? null},
-           ${event.agentId ?? null}, ${json(event.actorChain)}::jsonb, ${event.clientId ?? null}, ${event.requestId ?? null},
-           ${event.ip ?? null}, ${json(event.details)}::jsonb
-    FROM recorded`;
+  return {
+    payload: {
+      model,
+      id: storedId,
+      json: JSON.stringify(payload),
+      grantId: text(payload.grantId),
+      userCode: text(payload.userCode),
+      uid: text(payload.uid),
+      expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+    },
+    record: {
+      jti,
+      kind,
+      format,
+      parentJti: parentJti ?? null,
+      subject: payload.accountId ?? clientId,
+      subjectKind,
+      actorChain: JSON.stringify(actorChain),
+      clientId,
+      scopes,
+      audience: audience ?? null,
+      resource: tokenContext.resource ?? audience ?? null,
+      grantType,
+      grantId: text(payload.grantId),
+      approvalId: tokenContext.approvalId ?? null,
+      dpopJkt: text(payload.jkt),
+      issuedAt: time(payload.iat ?? now),
+      expiresAt: time(payload.exp ?? now),
+      decision: tokenContext.decision === undefined ? null : JSON.stringify(tokenContext.decision),
+    },
+    event: {
+      action: event.action,
+      outcome: event.outcome,
+      actorKind: event.actorKind,
+      actorId: event.actorId ?? null,
+      userId: event.userId ?? null,
+      agentId: event.agentId ?? null,
+      actorChain: json(event.actorChain),
+      clientId: event.clientId ?? null,
+      requestId: event.requestId ?? null,
+      ip: event.ip ?? null,
+      details: JSON.stringify(event.details),
+    },
+  };
 }
 
 /** The tokens-issued counter, for a token just recorded (the same labels its record and audit event carry). */
@@ -148,7 +166,7 @@ function countIssued(model: string, payload: TokenPayload, context: RecordContex
  * The two recording seams. JWT access tokens are also stored as payloads (under their jti) so that introspection,
  * revocation and grant revocation treat them exactly like opaque tokens.
  */
-export function createTokenRecorder(prisma: PrismaClient, hashId: (id: string) => string) {
+export function createTokenRecorder(issued: Pick<IssuedTokenStore, 'record'>, hashId: (id: string) => string) {
   const context = (): RecordContext => {
     const request = currentRequest();
     // Refresh tokens are opaque: records and payload rows know them by their keyed hash.
@@ -159,16 +177,15 @@ export function createTokenRecorder(prisma: PrismaClient, hashId: (id: string) =
       const payload = storablePayload(token, jwt);
       const expiresIn = Math.max(1, (payload.exp ?? 0) - Math.floor(Date.now() / 1000));
       const recordContext = context();
-      const recorded = await prisma.$executeRaw(issueStatement(token.kind, hashId(token.jti), payload, expiresIn, token.jti, 'jwt', recordContext));
-      if (recorded > 0) countIssued(token.kind, payload, recordContext);
+      await issued.record(issuanceRow(token.kind, hashId(token.jti), payload, expiresIn, token.jti, 'jwt', recordContext));
+      countIssued(token.kind, payload, recordContext);
     },
     /** The adapter's upsert of an opaque token: stored and recorded under the stored (hashed) id. */
-    storeIssued(model: string, storedId: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<number> | undefined {
+    storeIssued(model: string, storedId: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> | undefined {
       if (!isRecordedModel(model)) return undefined;
       const recordContext = context();
-      return prisma.$executeRaw(issueStatement(model, storedId, payload as TokenPayload & AdapterPayload, expiresIn, storedId, 'opaque', recordContext)).then((recorded) => {
-        if (recorded > 0) countIssued(model, payload as TokenPayload, recordContext);
-        return recorded;
+      return issued.record(issuanceRow(model, storedId, payload as TokenPayload & AdapterPayload, expiresIn, storedId, 'opaque', recordContext)).then(() => {
+        countIssued(model, payload as TokenPayload, recordContext);
       });
     },
     /** A token's payload leaving storage before its expiry is a revocation: the revocation service records it. */
