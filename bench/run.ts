@@ -180,7 +180,7 @@ async function prepare(name: string, seed?: (url: string, kek: Buffer) => Promis
     const hasher = createSecretHasher(parseKek(kekText));
     await seedLiveTokens(databaseUrl, hasher.hash, { agentId: cascade.agent.id, userId: human.id, resource: API, count: 10_000 });
 
-    const app = await setup.stores.clients.createApp({ name: 'Bench app', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic' });
+    const app = await setup.stores.clients.createApp({ name: 'Bench app', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic', resources: [API], scopes: ['files:read'] });
     const rs = await setup.stores.clients.createApp({ name: 'Files API', redirectUris: [], grantTypes: ['client_credentials'], authMethod: 'client_secret_basic', resourceServer: API });
     const { mintHumanToken } = await import('../test/support/tokens.js');
     const live = await mintHumanToken(setup, { userId: human.id, clientId: main.agent.id, resource: API, scopes: ['files:read'], lifetime: 3600 });
