@@ -3,7 +3,6 @@
 import type { Context, Middleware } from 'koa';
 import type { AgentStore } from '../agents/agent-store.js';
 import type { AgentBlockStore } from '../approvals/agent-block-store.js';
-import { createAuditLog } from '../audit/audit-log.js';
 import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
 import type { AuditLog } from '../audit/audit-log.js';
