@@ -154,7 +154,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const audit = createAuditLog(db.prisma);
     const limits = { stepUpTtl: config.ciba.stepUpTokenTtl, maxDelegationDepth: config.agents.maxDelegationDepth };
     const tokenExchange = tokenExchangeHandler({
-      clients,
+      clients: clientLookup,
       resources,
       approvals: { ...approvals, standing: standingApprovals.standing },
       audit,

@@ -4,26 +4,15 @@
 import { jwtVerify } from 'jose';
 import { PolicyRefusal } from '../policy/rules.js';
 import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
-import type { Actor, PrincipalKind } from './principals.js';
-import type { IssuedTokenStore } from './issued-token-store.js';
+import type { IssuedTokenRecord, IssuedTokenStore } from './issued-token-store.js';
 
 export const TOKEN_TYPE = {
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
   jwt: 'urn:ietf:params:oauth:token-type:jwt',
 } as const;
 
-export type PresentedToken = {
-  jti: string;
-  subject: string;
-  subjectKind: PrincipalKind;
-  actorChain: Actor[];
-  clientId: string;
-  scopes: string[];
-  audience: string | null;
-  resource: string | null;
-  dpopJkt: string | null;
-  expiresAt: Date;
-};
+/** A presented token's record, as an exchange reads it (never revoked or expired: those are refused). */
+export type PresentedToken = Omit<IssuedTokenRecord, 'kind' | 'revokedAt'>;
 
 export type TokenLookup = {
   /** The record by jti, read from the database on every call (concurrent lookups share a query). */

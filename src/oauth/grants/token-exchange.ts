@@ -32,7 +32,8 @@ export const PARAMETERS = [
 export const REPEATABLE = ['audience', 'resource'];
 
 export type TokenExchangeDeps = {
-  clients: ClientStore;
+  /** The client registry's per-request lookup (the pooled, batched one on the token endpoint). */
+  clients: Pick<ClientStore, 'findMetadata'>;
   resources: ResourceStore;
   approvals: ApprovalStore;
   audit: AuditLog;
