@@ -314,7 +314,8 @@ export const approvalSchema = z.object({
   resources: z.array(z.string()),
   expires_at: date,
   status: approvalStatus,
-  granted_via: z.enum(['consent', 'ciba', 'admin']),
+  granted_via: z.enum(['consent', 'ciba', 'admin', 'id_jag']),
+  issuer: z.string().nullable().meta({ description: 'the outside issuer that approved for the human (granted_via id_jag)' }),
   created_at: date,
   revoked_at: nullableDate,
   revoked_reason: z.string().nullable(),
@@ -336,7 +337,7 @@ export const approvalListQuery = z.strictObject({ ...pageQuery, user_id: id.opti
 
 export const issuedTokenSchema = z.object({
   jti: z.string(),
-  kind: z.enum(['access_token', 'refresh_token']),
+  kind: z.enum(['access_token', 'refresh_token', 'id_jag']),
   format: z.string().meta({ description: 'jwt | opaque (for opaque tokens the jti is the keyed hash of the token)' }),
   parent_jti: z.string().nullable(),
   subject: z.string(),

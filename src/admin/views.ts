@@ -104,6 +104,7 @@ export function approvalView(approval: Approval, now = new Date()): z.input<type
     expires_at: iso(approval.expiresAt),
     status: approvalState(approval, now),
     granted_via: approval.grantedVia,
+    issuer: approval.issuer,
     created_at: iso(approval.createdAt),
     revoked_at: isoOrNull(approval.revokedAt),
     revoked_reason: approval.revokedReason,

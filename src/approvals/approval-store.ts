@@ -8,7 +8,7 @@ import { standingApprovalProblems } from '../policy/decide.js';
 import type { ClientFacts } from '../policy/facts.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 
-export type ApprovalSource = 'consent' | 'ciba' | 'admin';
+export type ApprovalSource = 'consent' | 'ciba' | 'admin' | 'id_jag';
 
 export type Approval = {
   id: string;
@@ -23,7 +23,15 @@ export type Approval = {
   createdAt: Date;
   revokedAt: Date | null;
   revokedReason: string | null;
+  /** The outside issuer that approved for the human (granted_via id_jag) and its assertion's jti; else null. */
+  issuer: string | null;
+  assertionJti: string | null;
 };
+
+/** An Identity Assertion JWT Authorization Grant was already redeemed (issuer and jti seen before). */
+export class AssertionReplayedError extends Error {
+  override name = 'AssertionReplayedError';
+}
 
 export type NewApproval = {
   userId: string;
@@ -88,6 +96,36 @@ export function createApprovalStore(prisma: PrismaClient, deps: { resources: Res
           grantId: input.grantId ?? null,
         },
       });
+    },
+
+    /**
+     * A redeemed ID-JAG as the approval it stands for: the enterprise IdP approved these scopes at this resource for
+     * the human, for one token. Stored as decided by the policy (nothing standing to validate); the unique (issuer,
+     * jti) makes each assertion redeemable once, even across processes: a second redemption is AssertionReplayedError.
+     */
+    async recordAssertion(input: { userId: string; agentId: string; scopes: string[]; resource: string; expiresAt: Date; issuer: string; jti: string }, tx: Prisma.TransactionClient | PrismaClient = prisma): Promise<Approval> {
+      try {
+        return await tx.approval.create({
+          data: {
+            userId: input.userId,
+            agentId: input.agentId,
+            scopes: [...new Set(input.scopes)],
+            resources: [input.resource],
+            expiresAt: input.expiresAt,
+            grantedVia: 'id_jag',
+            issuer: input.issuer,
+            assertionJti: input.jti,
+          },
+        });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'P2002') throw new AssertionReplayedError(`the assertion ${input.jti} of ${input.issuer} was already redeemed`);
+        throw error;
+      }
+    },
+
+    /** Removes an approval whose token was never issued (the request failed after recording it): nothing half-written. */
+    async discard(id: string, tx: Prisma.TransactionClient | PrismaClient = prisma): Promise<void> {
+      await tx.approval.deleteMany({ where: { id } });
     },
 
     /**

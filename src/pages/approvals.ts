@@ -50,6 +50,7 @@ const HOW_GRANTED: Record<string, string> = {
   consent: 'You approved this on the consent page.',
   ciba: 'You approved this when the agent asked.',
   admin: 'Granted by an administrator.',
+  id_jag: 'Approved through your organisation\'s sign-in service, for one token.',
 };
 
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];

@@ -40,6 +40,16 @@ export const resourceSchema = z.object({
   access_token_ttl: z.number().int().min(30).max(MAX_ACCESS_TOKEN_TTL).default(DEFAULT_ACCESS_TOKEN_TTL),
   /** Whether clients that arrive by themselves (CIMD, DCR) may be consented to here. */
   allow_dynamic_clients: z.boolean().default(true),
+  /**
+   * A remote resource: the issuer of the authorization server that serves it. Tokens for it are never issued here;
+   * agents get an ID-JAG for that authorization server instead (token exchange, requested_token_type id-jag).
+   */
+  authorization_server: z
+    .string()
+    .url()
+    .refine((value) => !value.includes('#') && !value.includes('?'), 'an issuer identifier has no query or fragment (RFC 8414 §2)')
+    .nullable()
+    .default(null),
 });
 
 export type ResourceScope = z.infer<typeof scopeSchema>;
@@ -53,9 +63,11 @@ export type Resource = {
   accessTokenTtl: number;
   /** Clients that arrive by themselves (CIMD, DCR) may be consented to here. */
   allowDynamicClients: boolean;
+  /** Served by another authorization server (its issuer): reached through an ID-JAG issued here. */
+  authorizationServer: string | null;
 };
 
-type Row = { id: string; identifier: string; name: string; scopes: Prisma.JsonValue; accessTokenTtl: number; allowDynamicClients: boolean };
+type Row = { id: string; identifier: string; name: string; scopes: Prisma.JsonValue; accessTokenTtl: number; allowDynamicClients: boolean; authorizationServer: string | null };
 
 const toResource = (row: Row): Resource => ({
   id: row.id,
@@ -64,6 +76,7 @@ const toResource = (row: Row): Resource => ({
   scopes: row.scopes as ResourceScope[],
   accessTokenTtl: row.accessTokenTtl,
   allowDynamicClients: row.allowDynamicClients,
+  authorizationServer: row.authorizationServer,
 });
 
 /** A resource as the policy sees it (src/policy/facts.ts). */
@@ -74,6 +87,7 @@ export function toResourceFacts(resource: Resource): ResourceFacts {
     approvalOnly: resource.scopes.filter((s) => s.requires_approval).map((s) => s.name),
     accessTokenTtl: resource.accessTokenTtl,
     allowDynamicClients: resource.allowDynamicClients,
+    ...(resource.authorizationServer ? { authorizationServer: resource.authorizationServer } : {}),
   };
 }
 
@@ -87,12 +101,14 @@ export type ResourceChanges = {
   scopes?: ResourceScope[] | undefined;
   access_token_ttl?: number | undefined;
   allow_dynamic_clients?: boolean | undefined;
+  authorization_server?: string | null | undefined;
 };
 
 type Writer = PrismaClient | Prisma.TransactionClient;
 
 const FIND_BY_IDENTIFIER = `
-  SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients"
+  SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients",
+         authorization_server AS "authorizationServer"
   FROM resource_servers WHERE identifier = ANY($1::text[])`;
 
 /**
@@ -127,6 +143,7 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
             scopes: resource.scopes as Prisma.InputJsonValue,
             accessTokenTtl: resource.access_token_ttl,
             allowDynamicClients: resource.allow_dynamic_clients,
+            authorizationServer: resource.authorization_server,
           },
         });
         return toResource(row);
@@ -145,7 +162,8 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
       if (canonical === undefined) return undefined;
       if (findBatched) return findBatched(canonical);
       const [row] = await prisma.$queryRaw<Array<Row>>`
-        SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients"
+        SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients",
+               authorization_server AS "authorizationServer"
         FROM resource_servers WHERE identifier = ${canonical}`;
       return row ? toResource(row) : undefined;
     },
@@ -190,6 +208,7 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
         scopes: changes.scopes ?? before.scopes,
         access_token_ttl: changes.access_token_ttl ?? before.accessTokenTtl,
         allow_dynamic_clients: changes.allow_dynamic_clients ?? before.allowDynamicClients,
+        authorization_server: changes.authorization_server !== undefined ? changes.authorization_server : before.authorizationServer,
       });
       const kept = new Set(next.scopes.map((scope) => scope.name));
       const removed = before.scopes.map((scope) => scope.name).filter((name) => !kept.has(name));
@@ -201,6 +220,7 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
           scopes: next.scopes as Prisma.InputJsonValue,
           accessTokenTtl: next.access_token_ttl,
           allowDynamicClients: next.allow_dynamic_clients,
+          authorizationServer: next.authorization_server,
         },
       });
       return { before, after: toResource(row) };
