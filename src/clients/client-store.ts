@@ -162,9 +162,28 @@ export function clientMetadataFromRow(row: ClientRow): ClientMetadata | undefine
       backchannel_token_delivery_mode: 'poll',
     };
   }
-  return row.secret_hash ? { ...metadata, client_secret: row.secret_hash } : metadata;
+  return runtimeClientMetadata(row.secret_hash ? { ...metadata, client_secret: row.secret_hash } : metadata);
 }
 
+
+/**
+ * The credential oidc-provider sees for an agent that authenticates only with its platform's assertions (workload
+ * identity federation): never a secret's hash (those are hex HMACs), so no client secret ever matches it. The seam in
+ * front of oidc-provider (src/oauth/workload-authentication.ts) verifies the assertion and hands oidc-provider a
+ * one-time, in-process credential that `compareClientSecret` accepts for that agent only.
+ */
+export const WORKLOAD_ONLY_CREDENTIAL = 'workload-federation:assertions-only';
+
+/**
+ * An agent with workload identities is stored as `private_key_jwt` without keys of its own (that is what it does:
+ * its platform signs its assertions) and flagged `workload_federation`; oidc-provider, whose own private_key_jwt
+ * requires iss = sub = client_id, sees it as authenticating with the one-time credential of the seam.
+ */
+export function runtimeClientMetadata(metadata: ClientMetadata): ClientMetadata {
+  if (metadata.workload_federation !== true) return metadata;
+  const { jwks: _jwks, jwks_uri: _jwksUri, workload_federation: _flag, ...rest } = metadata;
+  return { ...rest, token_endpoint_auth_method: 'client_secret_post', client_secret: WORKLOAD_ONLY_CREDENTIAL };
+}
 
 export type CreatedClient = { clientId: string; clientSecret?: string };
 
