@@ -45,7 +45,12 @@ import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_R
 import { createRequestFactsLoader } from './oauth/request-facts.js';
 import { refusalAuditor } from './oauth/refusal-audit.js';
 import { createProvider } from './oauth/provider.js';
-import { createTokenResolver } from './tokens/subject-token.js';
+import type { JWK as JoseJwk } from 'jose';
+import { createIdTokenResolver, createTokenResolver, TOKEN_TYPE } from './tokens/subject-token.js';
+import { createFederationLookupStore } from './federation/federation-lookup-store.js';
+import { createTrustedAssertions } from './oauth/trusted-assertions.js';
+import { workloadAuthentication } from './oauth/workload-authentication.js';
+import { ID_JAG_PROFILE, JWT_BEARER_GRANT, PARAMETERS as JWT_BEARER_PARAMETERS, REPEATABLE as JWT_BEARER_REPEATABLE, jwtBearerHandler } from './oauth/grants/jwt-bearer.js';
 import { createPages } from './pages/index.js';
 import { ProviderHost } from './oauth/provider-host.js';
 import type { Logger } from './observability/logger.js';
@@ -153,6 +158,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const prefix = issuerUrl.pathname.replace(/\/$/, '');
     const audit = createAuditLog(db.prisma);
     const limits = { stepUpTtl: config.ciba.stepUpTokenTtl, maxDelegationDepth: config.agents.maxDelegationDepth };
+    // Trusted outside issuers: agents' platform assertions (workload identity federation) and enterprise IdPs' ID-JAGs.
+    const federation = createFederationLookupStore(db.prisma);
+    const trustedAssertions = createTrustedAssertions({ allowLoopback: config.dynamicClients.allowLoopbackFetch });
     const tokenExchange = tokenExchangeHandler({
       clients: clientLookup,
       resources,
@@ -160,6 +168,30 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       audit,
       resolveToken: createTokenResolver({ findRecord: issuedTokens.find, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
       limits,
+      idJag: {
+        issuer,
+        resolveIdToken: createIdTokenResolver({ issuer, publicJwks: () => keyRing.current.publicJwks }),
+        humanActive: async (userId) => (await users.findAccount(userId)) !== undefined,
+        remoteClientId: federation.remoteClientId,
+        signingKey: () => keyRing.current.signing[0]! as JoseJwk,
+        record: (jti, payload) => recorder.recordIdJag(jti, payload),
+      },
+    });
+    const jwtBearer = jwtBearerHandler({ issuer, lookup: federation, assertions: trustedAssertions, resources, approvals, audit, limits });
+    const workload = workloadAuthentication({
+      issuer,
+      tokenEndpoint: `${issuer.replace(/\/$/, '')}/token`,
+      endpoints: {
+        [`${prefix}/token`]: 'token',
+        [`${prefix}/token/introspection`]: 'introspection',
+        [`${prefix}/token/revocation`]: 'revocation',
+        [`${prefix}/backchannel`]: 'backchannel_authentication',
+        [`${prefix}/request`]: 'authorization',
+      },
+      lookup: federation,
+      assertions: trustedAssertions,
+      audit,
+      log,
     });
     const gather = createRequestFactsLoader({ resources, approvals, limits });
     const blocks = createAgentBlockStore(db.prisma);
@@ -191,7 +223,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         interactions: pages.interactions,
         recordJwt: recorder.recordJwt,
         ciba: backchannel,
-        grants: [{ grantType: TOKEN_EXCHANGE, handler: tokenExchange, parameters: TOKEN_EXCHANGE_PARAMETERS, repeatable: TOKEN_EXCHANGE_REPEATABLE }],
+        grants: [
+          { grantType: TOKEN_EXCHANGE, handler: tokenExchange, parameters: TOKEN_EXCHANGE_PARAMETERS, repeatable: TOKEN_EXCHANGE_REPEATABLE },
+          { grantType: JWT_BEARER_GRANT, handler: jwtBearer, parameters: JWT_BEARER_PARAMETERS, repeatable: JWT_BEARER_REPEATABLE },
+        ],
+        workloadCredentials: workload,
+        // draft-ietf-oauth-identity-assertion-authz-grant: this server redeems ID-JAGs (jwt-bearer) and issues them.
+        metadata: {
+          authorization_grant_profiles_supported: [ID_JAG_PROFILE],
+          identity_chaining_requested_token_types_supported: [TOKEN_TYPE.idJag],
+        },
         dynamicClients: {
           fetch: clientIdMetadata.fetch as never,
           features: { ...clientIdMetadata.features, ...registrationFeature(config.dynamicClients) },
@@ -254,6 +295,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         }),
       ],
       beforeProvider: [
+        workload.middleware,
         canonicalResourceParameters([`${prefix}/auth`, `${prefix}/request`, `${prefix}/token`, `${prefix}/backchannel`]),
         registrationGuard({
           path: `${prefix}/reg`,

@@ -15,6 +15,8 @@ import { generateSecret, type SecretHasher } from '../secrets/secret-hasher.js';
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile'];
 /** The OpenID CIBA grant type (backchannel authentication, poll mode). */
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+/** RFC 7523's jwt-bearer grant, on which agents redeem ID-JAGs (src/oauth/grants/jwt-bearer.ts). */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 export const KEY_AUTH_METHODS = ['private_key_jwt'] as const;
@@ -157,8 +159,9 @@ export function clientMetadataFromRow(row: ClientRow): ClientMetadata | undefine
       ceiling_scopes: row.agent_scopes ?? [],
       allowed_resources: row.agent_audiences ?? [],
       max_token_ttl: row.agent_max_token_ttl,
-      // Every agent may ask a human asynchronously (CIBA, poll mode): derived here so existing agents get it too.
-      grant_types: [...new Set([...(metadata.grant_types ?? []), CIBA_GRANT])],
+      // Every agent may ask a human asynchronously (CIBA, poll mode) and redeem an ID-JAG its enterprise IdP issued
+      // for it (jwt-bearer): derived here so existing agents get them too.
+      grant_types: [...new Set([...(metadata.grant_types ?? []), CIBA_GRANT, JWT_BEARER_GRANT])],
       backchannel_token_delivery_mode: 'poll',
     };
   }

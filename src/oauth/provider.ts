@@ -10,7 +10,7 @@ import { PolicyRefusal } from '../policy/rules.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
 import { actClaim, SUB_PROFILE, type PrincipalKind } from '../tokens/principals.js';
 import { setTokenContext, tokenContextFor } from '../tokens/token-context.js';
-import { CIBA_GRANT, OIDC_SCOPES } from '../clients/client-store.js';
+import { CIBA_GRANT, OIDC_SCOPES, WORKLOAD_ONLY_CREDENTIAL } from '../clients/client-store.js';
 import type { IssuedTokenModel } from '../tokens/token-recorder.js';
 import type { AdapterFactory } from './adapter.js';
 import { clientFacts, grantKindOf, requestedResourceScopes, type PolicyClientMetadata, type RequestFactsLoader } from './request-facts.js';
@@ -47,6 +47,10 @@ export type ProviderOptions = {
   auditRefusal?: (ctx: KoaContextWithOIDC, endpoint: 'authorization' | 'backchannel_authentication' | 'token' | 'introspection' | 'revocation', error: { error?: string | undefined; error_description?: string | undefined; message: string; rule?: string | undefined }) => void;
   /** Clients that arrive by themselves (src/oauth/client-id-metadata.ts): the CIMD feature and the guarded outbound fetch. */
   dynamicClients?: { fetch: Configuration['fetch']; features: Record<string, unknown> };
+  /** Workload identity federation (src/oauth/workload-authentication.ts): the one-time credentials of its seam. */
+  workloadCredentials?: { accepts(credential: string, clientId: string): boolean };
+  /** Extra server metadata (discovery and RFC 8414), e.g. the ID-JAG grant profile. */
+  metadata?: Record<string, unknown>;
   log: Logger;
   ttl: { accessToken: number; refreshToken: number; session: number; grant: number };
 };
@@ -75,6 +79,7 @@ export function createProvider(options: ProviderOptions): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     findAccount: async (ctx, id) => options.findAccount(ctx, id),
+    ...(options.metadata ? { discovery: options.metadata } : {}),
     scopes: OIDC_SCOPES,
     claims: { openid: ['sub'], profile: ['name', 'preferred_username'] },
     // Set by the client registry: what kind of principal a client is (app or agent), read when tokens are issued;
@@ -294,8 +299,12 @@ export function createProvider(options: ProviderOptions): Provider {
   for (const grant of options.grants) provider.registerGrantType(grant.grantType, grant.handler, grant.parameters, grant.repeatable);
 
   // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {
-    return Promise.resolve(typeof actual === 'string' && options.secrets.verify(actual, this.clientSecret));
+  // An agent that authenticates only with its platform's assertions has no secret: its stand-in accepts the one-time
+  // credential the workload seam minted for it in this request, and nothing else.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string; clientId: string }, actual: string) {
+    if (typeof actual !== 'string') return Promise.resolve(false);
+    if (this.clientSecret === WORKLOAD_ONLY_CREDENTIAL) return Promise.resolve(options.workloadCredentials?.accepts(actual, this.clientId) === true);
+    return Promise.resolve(options.secrets.verify(actual, this.clientSecret));
   } as never;
 
   // A database outage fails every request alike: the edge answers 503 (src/http/edge.ts) and the log gets one line

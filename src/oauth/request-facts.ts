@@ -20,6 +20,7 @@ export type PolicyClientMetadata = {
 
 export function clientFacts(client: { clientId: string }): ClientFacts {
   const m = client as unknown as PolicyClientMetadata;
+  const traits = clientTraits(client as ClientLike);
   return {
     id: client.clientId,
     kind: m.principal_kind ?? 'app',
@@ -29,7 +30,8 @@ export function clientFacts(client: { clientId: string }): ClientFacts {
     resources: m.allowed_resources ?? [],
     maxTokenTtl: m.max_token_ttl ?? undefined,
     // Arrived by itself (CIMD, DCR): bounded by the human's consent, not by ceilings of its own.
-    dynamic: clientTraits(client as ClientLike).dynamic,
+    dynamic: traits.dynamic,
+    publicClient: traits.publicClient,
   };
 }
 

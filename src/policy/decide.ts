@@ -58,7 +58,14 @@ export function consentEveryTime(client: { dynamic: boolean; publicClient: boole
   return client.dynamic || (client.publicClient && client.loopbackOnly);
 }
 
-/** Whether the client may get tokens for this resource at all (its audiences; dynamic clients: the resource's flag). */
+/** Whether this request asks for an ID-JAG for another authorization server (this server as the enterprise IdP). */
+const issuingIdJag = (facts: RequestFacts) => facts.grant === 'token_exchange' && facts.exchange?.issue === 'id_jag';
+
+/**
+ * Whether the client may get tokens for this resource at all (its audiences; dynamic clients: the resource's flag),
+ * and of which kind: a remote resource (served by another authorization server) gets only ID-JAGs from here, and
+ * only a remote resource gets them; a human may still be asked to approve an agent there.
+ */
 function checkResource(facts: RequestFacts): ResourceFacts {
   const { client, resource } = facts;
   const identifier = resource?.identifier ?? facts.requestedResource;
@@ -72,7 +79,39 @@ function checkResource(facts: RequestFacts): ResourceFacts {
         : `${resource.identifier} is not among the allowed resources of ${client.kind} ${client.id}`,
     );
   }
+  const remote = resource.authorizationServer;
+  if (remote && !issuingIdJag(facts) && !asking(facts.grant)) {
+    refuse('remote_resource', `${resource.identifier} is served by the authorization server ${remote}: ask for an ID-JAG for it (token exchange with requested_token_type=urn:ietf:params:oauth:token-type:id-jag and audience=${remote})`);
+  }
+  if (!remote && issuingIdJag(facts)) {
+    refuse('remote_resource', `${resource.identifier} is served by this authorization server: ask for an access token, not an ID-JAG`);
+  }
   return resource;
+}
+
+/**
+ * Checks of an ID-JAG redemption that come before scopes: a confidential agent the assertion was issued for and its
+ * issuer may serve, a subject linked to a human here, a resource the assertion names and its issuer may grant.
+ */
+function checkAssertion(facts: RequestFacts): void {
+  const { client } = facts;
+  const assertion = facts.assertion!;
+  if (client.publicClient) refuse('confidential_client_required', `${client.id} is a public client: an ID-JAG is redeemed only by a client that authenticates`);
+  if (assertion.clientId !== client.id) refuse('assertion_client_mismatch', `the ID-JAG was issued for client ${assertion.clientId}, not for ${client.id}`);
+  if (assertion.allowedClients.length > 0 && !assertion.allowedClients.includes(client.id)) {
+    refuse('assertion_client_mismatch', `the issuer ${assertion.issuer} is not trusted for client ${client.id}`);
+  }
+  if (!facts.human) refuse('subject_unknown', `the ID-JAG's subject at ${assertion.issuer} is linked to no user here: an admin links it (external_identities)`);
+}
+
+function checkAssertionResource(facts: RequestFacts, resource: ResourceFacts): void {
+  const assertion = facts.assertion!;
+  if (assertion.resources && !assertion.resources.includes(resource.identifier)) {
+    refuse('assertion_resource_mismatch', `the ID-JAG is for ${assertion.resources.join(', ')}, not ${resource.identifier}`);
+  }
+  if (assertion.allowedResources.length > 0 && !assertion.allowedResources.includes(resource.identifier)) {
+    refuse('assertion_resource_mismatch', `the issuer ${assertion.issuer} may not grant access to ${resource.identifier}`);
+  }
 }
 
 type Limit = { rule: RuleId; limit: string; allows: (scope: string) => boolean; why: (scope: string) => string };
@@ -133,7 +172,12 @@ function checkExchange(facts: RequestFacts, resource: ResourceFacts): void {
   if (x.actorTokenSubject && (x.actorTokenSubject.sub !== facts.client.id || x.actorTokenSubject.kind !== 'agent')) {
     refuse('actor_mismatch', "the actor_token must be this agent's own token (client credentials)");
   }
-  if (x.requestedAudience !== undefined && x.requestedAudience !== resource.identifier) {
+  if (x.issue === 'id_jag') {
+    // The audience of an ID-JAG is the authorization server serving the resource, never an agent.
+    if (x.requestedAudience !== resource.authorizationServer) {
+      refuse('remote_resource', `an ID-JAG for ${resource.identifier} is addressed to its authorization server: audience=${resource.authorizationServer}`);
+    }
+  } else if (x.requestedAudience !== undefined && x.requestedAudience !== resource.identifier) {
     if (x.requestedAudience === facts.client.id) refuse('self_audience', 'an agent cannot delegate to itself');
     if (!x.nextAgent) refuse('unknown_audience', `${x.requestedAudience} is not an active agent`);
   }
@@ -152,15 +196,20 @@ function checkExchange(facts: RequestFacts, resource: ResourceFacts): void {
 function decideOrThrow(facts: RequestFacts, trail: TrailEntry[] = []): Allowance {
   const { client, grant } = facts;
   if (!client.active) refuse('client_suspended', `${client.kind} ${client.id} is suspended`);
-  if ((grant === 'token_exchange' || grant === 'ciba' || grant === 'backchannel') && client.kind !== 'agent') {
-    refuse('not_an_agent', grant === 'token_exchange' ? 'token exchange is for registered agents; this client is not one' : 'backchannel approval requests are for registered agents');
+  if ((grant === 'token_exchange' || grant === 'ciba' || grant === 'backchannel' || grant === 'id_jag') && client.kind !== 'agent') {
+    refuse('not_an_agent', {
+      token_exchange: 'token exchange is for registered agents; this client is not one',
+      id_jag: "redeeming an ID-JAG is for registered agents: the human's approval it stands for is an approval of an agent",
+    }[grant as string] ?? 'backchannel approval requests are for registered agents');
   }
+  if (grant === 'id_jag') checkAssertion(facts);
   if (grant === 'client_credentials' && client.dynamic) {
     refuse('dynamic_client_needs_human', 'this client registered itself: it acts only for a human who consents (authorization code), never on its own');
   }
   const resource = checkResource(facts);
   if (facts.human && !facts.human.active) refuse('user_inactive', `the user ${facts.human.id} is disabled`);
   if (grant === 'token_exchange') checkExchange(facts, resource);
+  if (grant === 'id_jag') checkAssertionResource(facts, resource);
 
   const requested = facts.requestedScopes ? [...new Set(facts.requestedScopes)] : undefined;
   const nextAgent = facts.exchange?.nextAgent;
@@ -202,21 +251,30 @@ function decideOrThrow(facts: RequestFacts, trail: TrailEntry[] = []): Allowance
       rule: 'approval_required_each_time',
       limit: 'approval_only',
       allows: (s) => !resource.approvalOnly.includes(s) || fresh.has(s),
-      why: (s) => `${s} needs a fresh approval from the human for each token (ask through CIBA); ${grant === 'refresh_token' ? 'a refresh never carries it' : 'a standing approval never covers it'}`,
+      why: (s) => `${s} needs a fresh approval from the human for each token (ask through CIBA); ${grant === 'refresh_token' ? 'a refresh never carries it' : grant === 'id_jag' ? 'an ID-JAG never carries it' : 'a standing approval never covers it'}`,
     });
   }
 
+  const idToken = facts.exchange?.issue === 'id_jag';
   if (grant === 'token_exchange') {
     const subject = facts.exchange!.subject;
-    limits.push({ rule: 'scope_not_in_subject', limit: 'subject_token', allows: (s) => subject.scopes.includes(s), why: (s) => `the subject token does not carry ${s}; an exchange can only narrow` });
+    // An ID token (the subject of an ID-JAG request) says who the human is and carries no scopes to narrow from.
+    if (!idToken) limits.push({ rule: 'scope_not_in_subject', limit: 'subject_token', allows: (s) => subject.scopes.includes(s), why: (s) => `the subject token does not carry ${s}; an exchange can only narrow` });
     for (const set of approvalSets) {
       limits.push({ rule: 'scope_not_approved', limit: `approval:${set.agent}`, allows: (s) => set.scopes.includes(s), why: (s) => `the human has not approved ${s} at ${resource.identifier} for agent ${set.agent}` });
+    }
+  } else if (grant === 'id_jag') {
+    // The redeemed ID-JAG stands for the human's approval: its scopes, when it names any, bound the token.
+    const assertion = facts.assertion!;
+    if (assertion.scopes) {
+      const granted = new Set(assertion.scopes);
+      limits.push({ rule: 'scope_not_approved', limit: `id_jag:${assertion.issuer}`, allows: (s) => granted.has(s), why: (s) => `the ID-JAG from ${assertion.issuer} does not grant ${s}` });
     }
   } else if (!asking(grant) && grant !== 'client_credentials') {
     const consented = new Set(facts.consented ?? []);
     limits.push({ rule: 'scope_not_approved', limit: 'consent', allows: (s) => consented.has(s) || fresh.has(s), why: (s) => `the human has not approved ${s} at ${resource.identifier} for ${client.id}` });
   }
-  const base = grant === 'token_exchange' ? facts.exchange!.subject.scopes.filter((s) => resource.scopes.includes(s) || requested?.includes(s)) : resource.scopes;
+  const base = grant === 'token_exchange' && !idToken ? facts.exchange!.subject.scopes.filter((s) => resource.scopes.includes(s) || requested?.includes(s)) : resource.scopes;
   const candidates = [...new Set([...base, ...(requested ?? [])])];
   const allowance = narrow(candidates, requested, limits, trail);
   const scopes = requested ?? allowance;
@@ -232,7 +290,7 @@ function decideOrThrow(facts: RequestFacts, trail: TrailEntry[] = []): Allowance
   return {
     allowed: true,
     resource: resource.identifier,
-    audience: nextAgent?.id ?? resource.identifier,
+    audience: idToken ? resource.authorizationServer! : (nextAgent?.id ?? resource.identifier),
     scopes,
     approvalOnly,
     lifetime,

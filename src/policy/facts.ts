@@ -7,7 +7,7 @@ import type { Actor } from '../tokens/principals.js';
  * What is asking, at which endpoint. `authorization` and `backchannel` are questions to a human (the authorization
  * endpoint, a CIBA request): what a client may ask for; the rest are grants at the token endpoint.
  */
-export type GrantKind = 'authorization' | 'backchannel' | 'authorization_code' | 'refresh_token' | 'client_credentials' | 'ciba' | 'token_exchange';
+export type GrantKind = 'authorization' | 'backchannel' | 'authorization_code' | 'refresh_token' | 'client_credentials' | 'ciba' | 'token_exchange' | 'id_jag';
 
 export type ClientFacts = {
   id: string;
@@ -21,6 +21,8 @@ export type ClientFacts = {
   maxTokenTtl?: number | undefined;
   /** Arrived by itself (Client ID Metadata Document, DCR): no ceilings of its own, bounded by the human's consent. */
   dynamic?: boolean | undefined;
+  /** Authenticates with nothing (`none`): a public client. */
+  publicClient?: boolean | undefined;
 };
 
 export type ResourceFacts = {
@@ -31,6 +33,8 @@ export type ResourceFacts = {
   accessTokenTtl: number;
   /** Whether clients that arrived by themselves may be consented to here. */
   allowDynamicClients: boolean;
+  /** A remote resource: the issuer of the authorization server serving it (reached only through an ID-JAG). */
+  authorizationServer?: string | undefined;
 };
 
 export type ApprovalFacts = { id: string; agentId: string; scopes: string[]; resources: string[]; expiresAt: number };
@@ -80,6 +84,26 @@ export type RequestFacts = {
     nextAgent?: ClientFacts | undefined;
     /** The next agent's standing approvals from the human at the resource. */
     nextAgentApprovals?: ApprovalFacts[] | undefined;
+    /**
+     * What is asked for: an access token (default), or an ID-JAG for another authorization server (this server as
+     * the enterprise IdP), whose subject token is an ID token: identity, no scopes of its own to narrow from.
+     */
+    issue?: 'access_token' | 'id_jag' | undefined;
+  } | undefined;
+  /**
+   * An Identity Assertion JWT Authorization Grant being redeemed (grant `id_jag`), already verified (signature, typ,
+   * expiry, audience) by the grant: what it says and what its trusted issuer is allowed.
+   */
+  assertion?: {
+    issuer: string;
+    /** The ID-JAG's `client_id`: the client it was issued for. */
+    clientId: string;
+    /** The ID-JAG's `scope` and `resource` claims; undefined when absent (the issuer did not narrow). */
+    scopes?: string[] | undefined;
+    resources?: string[] | undefined;
+    /** The trusted issuer's allowed clients and resources; empty: any. */
+    allowedClients: string[];
+    allowedResources: string[];
   } | undefined;
   limits: { stepUpTtl: number; maxDelegationDepth: number };
 };

@@ -106,7 +106,7 @@ export function createRevocationService(prisma: PrismaClient, hashId: (id: strin
      * whole grant on refresh-token reuse. They go through the same cascade (derived tokens, security events) as
      * every other revocation; the caller deletes the stored payloads afterwards.
      */
-    async revokeRemoved(removed: { ids: string[] } | { grantId: string; kind: 'access_token' | 'refresh_token' }, revoker: Revoker): Promise<number> {
+    async revokeRemoved(removed: { ids: string[] } | { grantId: string; kind: 'access_token' | 'refresh_token' | 'id_jag' }, revoker: Revoker): Promise<number> {
       const reason = 'ids' in removed ? 'revoked by its client' : 'grant revoked (refresh token reuse or logout)';
       const roots = 'ids' in removed ? Prisma.sql`jti = ANY(${removed.ids})` : Prisma.sql`grant_id = ${removed.grantId} AND kind = ${removed.kind}::token_kind`;
       return prisma.$transaction(async (tx) => {

@@ -13,7 +13,7 @@ export type IssuanceRow = {
   payload: { model: string; id: string; json: string; grantId: string | null; userCode: string | null; uid: string | null; expiresAt: string | null };
   record: {
     jti: string;
-    kind: 'access_token' | 'refresh_token';
+    kind: 'access_token' | 'refresh_token' | 'id_jag';
     format: 'jwt' | 'opaque';
     parentJti: string | null;
     subject: string;
@@ -49,7 +49,7 @@ export type IssuanceRow = {
 
 export type IssuedTokenRecord = {
   jti: string;
-  kind: 'access_token' | 'refresh_token';
+  kind: 'access_token' | 'refresh_token' | 'id_jag';
   subject: string;
   subjectKind: PrincipalKind;
   actorChain: Actor[];

@@ -9,6 +9,9 @@ import type { IssuedTokenRecord, IssuedTokenStore } from './issued-token-store.j
 export const TOKEN_TYPE = {
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
   jwt: 'urn:ietf:params:oauth:token-type:jwt',
+  idToken: 'urn:ietf:params:oauth:token-type:id_token',
+  /** An Identity Assertion JWT Authorization Grant (draft-ietf-oauth-identity-assertion-authz-grant). */
+  idJag: 'urn:ietf:params:oauth:token-type:id-jag',
 } as const;
 
 /** A presented token's record, as an exchange reads it (never revoked or expired: those are refused). */
@@ -67,3 +70,36 @@ export function createTokenResolver(deps: TokenLookup) {
 }
 
 export type TokenResolver = ReturnType<typeof createTokenResolver>;
+
+/**
+ * An ID token this server issued to `clientId` (its `aud`), unexpired, as the subject of an ID-JAG request: it names
+ * the human and carries no scopes. ID tokens have no records (they are not bearer credentials for any resource); the
+ * human's status is checked by the caller.
+ */
+export function createIdTokenResolver(deps: Pick<TokenLookup, 'issuer' | 'publicJwks'>) {
+  const keys = localJwks(deps.publicJwks);
+  return async function resolveIdToken(token: string, clientId: string): Promise<PresentedToken & { authTime?: number | undefined }> {
+    try {
+      const { payload } = await jwtVerify(token, keys(), { issuer: deps.issuer, audience: clientId, requiredClaims: ['sub', 'exp', 'iat'] });
+      // An access token of ours is a JWT too, but typed at+jwt and without this client as its audience.
+      return {
+        jti: typeof payload.jti === 'string' ? payload.jti : `id_token:${payload.sub}:${payload.iat}`,
+        subject: payload.sub!,
+        subjectKind: 'human',
+        actorChain: [],
+        clientId,
+        scopes: [],
+        audience: null,
+        resource: null,
+        dpopJkt: null,
+        expiresAt: new Date(payload.exp! * 1000),
+        authTime: typeof payload.auth_time === 'number' ? payload.auth_time : undefined,
+      };
+    } catch (error) {
+      const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
+      throw new PolicyRefusal('token_invalid', expired ? 'the subject_token (ID token) has expired' : 'the subject_token is not an ID token this server issued to this client');
+    }
+  };
+}
+
+export type IdTokenResolver = ReturnType<typeof createIdTokenResolver>;

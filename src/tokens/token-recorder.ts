@@ -19,8 +19,10 @@ export type IssuedTokenModel = {
   extra?: Record<string, unknown>;
 } & Record<string, unknown>;
 
-const TOKEN_KINDS: Record<string, 'access_token' | 'refresh_token' | undefined> = {
+const TOKEN_KINDS: Record<string, 'access_token' | 'refresh_token' | 'id_jag' | undefined> = {
   AccessToken: 'access_token',
+  // An ID-JAG this server issued for another authorization server (src/oauth/grants/token-exchange.ts).
+  IdJag: 'id_jag',
   ClientCredentials: 'access_token',
   RefreshToken: 'refresh_token',
 };
@@ -179,6 +181,16 @@ export function createTokenRecorder(issued: Pick<IssuedTokenStore, 'record'>, ha
       const recordContext = context();
       await issued.record(issuanceRow(token.kind, hashId(token.jti), payload, expiresIn, token.jti, 'jwt', recordContext));
       countIssued(token.kind, payload, recordContext);
+    },
+    /**
+     * An ID-JAG signed here for another authorization server: recorded like a JWT access token (record, issuance
+     * event, under its jti), so it is listed, audited and revoked like any token.
+     */
+    async recordIdJag(jti: string, payload: TokenPayload): Promise<void> {
+      const recordContext = context();
+      const expiresIn = Math.max(1, (payload.exp ?? 0) - Math.floor(Date.now() / 1000));
+      await issued.record(issuanceRow('IdJag', hashId(jti), { ...payload, jti, kind: 'IdJag' } as TokenPayload & AdapterPayload, expiresIn, jti, 'jwt', recordContext));
+      countIssued('IdJag', payload, recordContext);
     },
     /** The adapter's upsert of an opaque token: stored and recorded under the stored (hashed) id. */
     storeIssued(model: string, storedId: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> | undefined {

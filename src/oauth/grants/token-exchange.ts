@@ -2,6 +2,15 @@
 // is the human; it receives a short-lived, audience-bound JWT whose `sub` stays the human and whose `act` names the
 // agent (and the agents before it). Three steps, as in fosite: `gather` reads the facts of the request (subject token
 // record, resource, next agent, approvals), src/policy/decide.ts decides without I/O, `issue` mints and records.
+//
+// The same exchange makes this server an enterprise IdP (draft-ietf-oauth-identity-assertion-authz-grant, issuing
+// side): `requested_token_type=urn:ietf:params:oauth:token-type:id-jag` with an ID token this server issued to the
+// agent as `subject_token`, `audience` = another authorization server's issuer and `resource` = a remote resource
+// registered here with that `authorization_server`. The policy decides as for any resource (the agent's audiences and
+// ceiling, the human's standing approval for the agent there); the answer is an ID-JAG signed here, recorded and
+// revocable like any token, which the agent redeems at that server with the jwt-bearer grant.
+import { randomUUID } from 'node:crypto';
+import { importJWK, SignJWT, type JWK } from 'jose';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import validateDpop, { checkDpopReplay, type DpopProof } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import type { AuditLog } from '../../audit/audit-log.js';
@@ -12,7 +21,7 @@ import { allowanceOrThrow, type Allowance } from '../../policy/decide.js';
 import type { ApprovalFacts, ClientFacts, RequestFacts } from '../../policy/facts.js';
 import { PolicyRefusal } from '../../policy/rules.js';
 
-import { TOKEN_TYPE, type PresentedToken, type TokenResolver } from '../../tokens/subject-token.js';
+import { TOKEN_TYPE, type IdTokenResolver, type PresentedToken, type TokenResolver } from '../../tokens/subject-token.js';
 import { setTokenContext } from '../../tokens/token-context.js';
 import { toResourceFacts, type ResourceStore } from '../../resources/resource-store.js';
 import { clientFacts } from '../request-facts.js';
@@ -39,6 +48,17 @@ export type TokenExchangeDeps = {
   audit: AuditLog;
   resolveToken: TokenResolver;
   limits: RequestFacts['limits'];
+  /** The issuing side of ID-JAG: the subject's ID token, the human's status, the signing key, the record. */
+  idJag: {
+    issuer: string;
+    resolveIdToken: IdTokenResolver;
+    humanActive: (userId: string) => Promise<boolean>;
+    /** The agent's client id at the other authorization server, if registered (else its id here). */
+    remoteClientId: (agentId: string, authorizationServer: string) => Promise<string | undefined>;
+    /** The current private signing key (ES256 JWK with kid). */
+    signingKey: () => JWK;
+    record: (jti: string, payload: { accountId: string; clientId: string; scope: string; aud: string; gty: string; iat: number; exp: number }) => Promise<void>;
+  };
 };
 
 const one = (value: unknown): string | undefined => (Array.isArray(value) ? value[0] : typeof value === 'string' ? value : undefined);
@@ -63,8 +83,14 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
     const subjectType = one(params!.subject_token_type);
     if (!subjectToken || !subjectType) throw new PolicyRefusal('missing_parameter', 'subject_token and subject_token_type are required');
     const requestedType = one(params!.requested_token_type);
-    if (requestedType && requestedType !== TOKEN_TYPE.accessToken && requestedType !== TOKEN_TYPE.jwt) {
-      throw new PolicyRefusal('requested_token_type', `this server issues ${TOKEN_TYPE.accessToken} (an RFC 9068 JWT) only`);
+    if (requestedType && requestedType !== TOKEN_TYPE.accessToken && requestedType !== TOKEN_TYPE.jwt && requestedType !== TOKEN_TYPE.idJag) {
+      throw new PolicyRefusal('requested_token_type', `this server issues ${TOKEN_TYPE.accessToken} (an RFC 9068 JWT), or ${TOKEN_TYPE.idJag} for a remote resource`);
+    }
+    const idJag = requestedType === TOKEN_TYPE.idJag;
+    if (idJag !== (subjectType === TOKEN_TYPE.idToken)) {
+      throw new PolicyRefusal('token_type', idJag
+        ? `an ID-JAG is issued for an ID token this server issued to you: subject_token_type=${TOKEN_TYPE.idToken}`
+        : `an ID token is exchanged only for an ID-JAG (requested_token_type=${TOKEN_TYPE.idJag})`);
     }
     const lifetimeParam = one(params!.requested_lifetime);
     const requestedLifetime = lifetimeParam === undefined ? undefined : Number(lifetimeParam);
@@ -81,20 +107,26 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
     const dpop = await validateDpop(ctx.oidc.provider, ctx);
     const actorToken = one(params!.actor_token);
     const [subject, actor] = await Promise.all([
-      deps.resolveToken(subjectToken, subjectType, 'subject_token'),
+      idJag ? deps.idJag.resolveIdToken(subjectToken, caller.id) : deps.resolveToken(subjectToken, subjectType, 'subject_token'),
       actorToken ? deps.resolveToken(actorToken, one(params!.actor_token_type) ?? '', 'actor_token') : undefined,
     ]);
 
-    // The target: `resource`, else `audience` when it names no agent, else the subject token's own resource.
+    // The target: `resource`, else `audience` when it names no agent, else the subject token's own resource. An
+    // ID-JAG's audience is the other authorization server, its resource must be named.
     const audience = audiences[0];
-    const nextAgent = audience !== undefined && audience !== resources[0] && audience !== caller.id ? await activeAgent(audience) : undefined;
-    const identifier = resources[0] ?? (audience !== undefined && !nextAgent && audience !== caller.id ? audience : undefined) ?? subject.resource ?? subject.audience ?? undefined;
+    const nextAgent = !idJag && audience !== undefined && audience !== resources[0] && audience !== caller.id ? await activeAgent(audience) : undefined;
+    const identifier = idJag
+      ? resources[0]
+      : (resources[0] ?? (audience !== undefined && !nextAgent && audience !== caller.id ? audience : undefined) ?? subject.resource ?? subject.audience ?? undefined);
     if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...)');
+    if (idJag && audience === undefined) throw new PolicyRefusal('missing_parameter', 'audience (the issuer of the authorization server the ID-JAG is for) is required');
     const human = subject.subject;
-    const [resource, approvals, nextApprovals] = await Promise.all([
+    const [resource, approvals, nextApprovals, humanActive] = await Promise.all([
       deps.resources.findByIdentifier(identifier),
       subject.subjectKind === 'human' ? deps.approvals.standing(human, caller.id, identifier) : [],
       nextAgent && subject.subjectKind === 'human' ? deps.approvals.standing(human, nextAgent.id, identifier) : [],
+      // An access token's human is checked through its record (revoked with the human); an ID token has none.
+      idJag ? deps.idJag.humanActive(human) : true,
     ]);
     const requested = typeof params!.scope === 'string' ? params!.scope.split(' ').filter(Boolean) : undefined;
     const facts: RequestFacts = {
@@ -105,7 +137,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
       resource: resource ? toResourceFacts(resource) : undefined,
       requestedScopes: requested,
       requestedLifetime,
-      human: subject.subjectKind === 'human' ? { id: human, active: true } : undefined,
+      human: subject.subjectKind === 'human' ? { id: human, active: humanActive } : undefined,
       approvals: approvalFacts(approvals),
       exchange: {
         subject: { ...subject, expiresAt: subject.expiresAt.getTime() },
@@ -114,10 +146,43 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
         requestedAudience: audience !== undefined && audience !== identifier ? audience : undefined,
         nextAgent,
         nextAgentApprovals: approvalFacts(nextApprovals),
+        issue: idJag ? 'id_jag' : 'access_token',
       },
       limits: deps.limits,
     };
     return { facts, subject, dpop };
+  }
+
+  /**
+   * An ID-JAG for the other authorization server (allowance.audience): signed here with the current key, typed
+   * oauth-id-jag+jwt, naming the human (`sub` as this server knows them, which that server links to its user), the
+   * agent's client id there, the resource and the scopes the policy allowed; recorded under its jti before the
+   * response leaves.
+   */
+  async function issueIdJag(ctx: KoaContextWithOIDC, allowance: Allowance, subject: PresentedToken & { authTime?: number | undefined }): Promise<void> {
+    const client = ctx.oidc.client!;
+    const key = deps.idJag.signingKey();
+    const now = Math.floor(Date.now() / 1000);
+    const jti = randomUUID();
+    const scope = allowance.scopes.join(' ');
+    const remoteClientId = (await deps.idJag.remoteClientId(client.clientId, allowance.audience)) ?? client.clientId;
+    const assertion = await new SignJWT({
+      client_id: remoteClientId,
+      resource: allowance.resource,
+      scope,
+      ...(subject.authTime !== undefined ? { auth_time: subject.authTime } : {}),
+    })
+      .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'oauth-id-jag+jwt' })
+      .setIssuer(deps.idJag.issuer)
+      .setSubject(subject.subject)
+      .setAudience(allowance.audience)
+      .setJti(jti)
+      .setIssuedAt(now)
+      .setExpirationTime(now + allowance.lifetime)
+      .sign(await importJWK(key, 'ES256'));
+    setTokenContext(ctx.state, { actorChain: allowance.actorChain, approvalId: allowance.approvalId, parentJti: undefined, resource: allowance.resource, decision: allowance.trail });
+    await deps.idJag.record(jti, { accountId: subject.subject, clientId: client.clientId, scope, aud: allowance.audience, gty: TOKEN_EXCHANGE, iat: now, exp: now + allowance.lifetime });
+    ctx.body = { access_token: assertion, issued_token_type: TOKEN_TYPE.idJag, token_type: 'N_A', expires_in: allowance.lifetime, scope };
   }
 
   async function issue(ctx: KoaContextWithOIDC, allowance: Allowance, subject: PresentedToken, dpop: DpopProof | undefined): Promise<void> {
@@ -183,6 +248,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
       });
       throw Object.assign(new errors.CustomOIDCProviderError(error.code, error.message), { rule: error.rule });
     }
-    await issue(ctx, decided.allowance, decided.subject, decided.dpop);
+    if (ctx.oidc.params?.requested_token_type === TOKEN_TYPE.idJag) await issueIdJag(ctx, decided.allowance, decided.subject);
+    else await issue(ctx, decided.allowance, decided.subject, decided.dpop);
   };
 }
