@@ -47,7 +47,7 @@ module.exports = {
       name: 'no-upward-imports',
       comment: 'Domain modules (agents, humans, approvals, tokens, ...) never import the HTTP edge.',
       severity: 'error',
-      from: { path: '^src/(policy|agents|approvals|humans|clients|resources|tokens|revocation|audit|keys|secrets|db|observability)/' },
+      from: { path: '^src/(policy|agents|approvals|humans|clients|resources|federation|tokens|revocation|audit|keys|secrets|db|observability)/' },
       to: { path: '^src/(pages|admin|oauth|http|cli)/' },
     },
     {

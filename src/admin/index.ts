@@ -12,6 +12,8 @@ import type { ClientStore } from '../clients/client-store.js';
 import type { PrismaClient } from '../db/client.js';
 import { recordAuditEvent } from '../audit/audit-log.js';
 import { NotFoundError } from '../errors.js';
+import { createTrustedIssuerStore } from '../federation/trusted-issuer-store.js';
+import { createExternalIdentityStore } from '../humans/external-identity-store.js';
 import { recordablePath } from '../http/input-rules.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
@@ -32,6 +34,7 @@ import { approvalRoutes } from './routes/approvals.js';
 import { clientRoutes } from './routes/clients.js';
 import { auditRoutes } from './routes/audit.js';
 import { resourceRoutes } from './routes/resources.js';
+import { trustedIssuerRoutes } from './routes/trusted-issuers.js';
 import { revocationRoutes } from './routes/revocations.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { createDecisionDryRun } from './decisions.js';
@@ -62,6 +65,11 @@ export type AdminApiDependencies = {
   limits: RequestFacts['limits'];
   /** The provider serving requests now (replaced on key rotation): it validates agents' client metadata. */
   provider: () => Provider;
+  /**
+   * Trusted issuers' jwks_uri may name a loopback host (config `dynamicClients.allowLoopbackFetch`, development and
+   * tests only); absent: refused.
+   */
+  federation?: { allowLoopbackJwksUri: boolean } | undefined;
 };
 
 /** Every route of the API, in the order the OpenAPI document lists them. */
@@ -71,6 +79,7 @@ export function adminRoutes(services: AdminServices): AdminRoute[] {
     ...userRoutes(services),
     ...resourceRoutes(services),
     ...agentRoutes(services),
+    ...trustedIssuerRoutes(services),
     ...clientDomainRoutes(services),
     ...clientRoutes(services),
     ...approvalRoutes(services),
@@ -87,6 +96,8 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
     prisma: deps.prisma,
     adminKeys: createAdminKeyStore(deps.prisma, deps.secrets),
     ...deps.stores,
+    externalIdentities: createExternalIdentityStore(deps.prisma),
+    trustedIssuers: createTrustedIssuerStore(deps.prisma, { resources: deps.stores.resources, allowLoopbackJwksUri: deps.federation?.allowLoopbackJwksUri ?? false }),
     issuedTokens: createIssuedTokenQuery(deps.prisma),
     auditEvents: createAuditEventQuery(deps.prisma),
     decisions: createDecisionDryRun({ ...deps.stores, limits: deps.limits }),

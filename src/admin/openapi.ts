@@ -13,6 +13,7 @@ import {
   issuedTokenSchema,
   resourceSchema,
   revokedCountSchema,
+  trustedIssuerSchema,
   userSchema,
 } from './schemas.js';
 
@@ -36,6 +37,7 @@ const ENTITIES = new Map<z.ZodType, string>([
   [resourceSchema, 'Resource'],
   [agentSchema, 'Agent'],
   [appSchema, 'App'],
+  [trustedIssuerSchema, 'TrustedIssuer'],
   [approvalSchema, 'Approval'],
   [issuedTokenSchema, 'IssuedToken'],
   [auditEventSchema, 'AuditEvent'],
@@ -52,7 +54,8 @@ function components(routes: AdminRoute[]): Record<string, JsonSchema> {
   for (const [schema, id] of ENTITIES) responses.add(schema, { id });
   for (const route of routes) {
     if (route.body) requests.add(route.body, { id: componentName(route, 'Request') });
-    if (!responses.has(route.response)) responses.add(route.response, { id: componentName(route, 'Response') });
+    // A 204 answers no body, so it has no schema to document.
+    if (route.status !== 204 && !responses.has(route.response)) responses.add(route.response, { id: componentName(route, 'Response') });
   }
   const uri = (id: string) => `#/components/schemas/${id}`;
   const strip = ({ $schema: _schema, $id: _id, ...rest }: JsonSchema) => rest;
@@ -108,7 +111,9 @@ export function openApiDocument(routes: AdminRoute[], serverUrl: string): JsonSc
       responses: {
         [route.status]: {
           description: route.responseDescription,
-          content: { 'application/json': { schema: { $ref: `#/components/schemas/${componentName(route, 'Response')}` } } },
+          ...(route.status === 204
+            ? {}
+            : { content: { 'application/json': { schema: { $ref: `#/components/schemas/${componentName(route, 'Response')}` } } } }),
         },
         ...Object.fromEntries([...new Set(errors)].sort().map((status) => [status, { $ref: `#/components/responses/${ERROR_RESPONSES[status]![0]}` }])),
       },
@@ -122,7 +127,7 @@ export function openApiDocument(routes: AdminRoute[], serverUrl: string): JsonSc
       title: 'agentauth admin API',
       version: '1',
       description:
-        'Manage admin keys, humans, resource servers, agents, apps (OAuth clients), approvals, issued tokens, revocations and the audit log. ' +
+        'Manage admin keys, humans, resource servers, agents, trusted issuers, apps (OAuth clients), approvals, issued tokens, revocations and the audit log. ' +
         'Authenticate with `Authorization: Bearer <admin key>`: role `admin` reads and writes, role `auditor` reads only. ' +
         'Lists answer `{ items, next_cursor }`; pass `cursor=<next_cursor>` for the next page until it is null.',
     },

@@ -7,6 +7,7 @@ import { AGENT_ID } from './http.js';
 import { APP_GRANT_TYPES, APPLICATION_TYPES, AUTH_METHODS } from '../clients/client-store.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../humans/passwords.js';
 import { isShownText, SHOWN_TEXT_RULE } from '../text/shown-text.js';
+import { TRUSTED_ISSUER_PURPOSES } from '../federation/trusted-issuer-store.js';
 import { MAX_ACCESS_TOKEN_TTL, scopeSchema } from '../resources/resource-store.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -39,6 +40,22 @@ export function listOf<T extends z.ZodType>(item: T) {
 }
 
 export const revokedCountSchema = z.object({ revoked: z.number().int().min(0).meta({ description: 'tokens newly revoked by this call' }) });
+
+/** An issuer identifier (RFC 8414 §2): an absolute http(s) URL without query or fragment, compared as spelt. */
+const issuerIdentifier = z
+  .url({ protocol: /^https?$/, error: 'an absolute http(s) URL' })
+  .max(2000)
+  .refine((value) => !value.includes('#') && !value.includes('?'), 'an issuer identifier has no query or fragment (RFC 8414 §2)');
+
+/** Links to accounts at trusted issuers: `{issuer, subject}` pairs, each once; a list given replaces the stored one. */
+function identityLinks(description: string) {
+  return z
+    .array(z.strictObject({ issuer: z.string().min(1).max(2000).meta({ description: 'a trusted issuer, as its iss claim spells it' }), subject: z.string().min(1).max(512).meta({ description: 'the sub claim it asserts' }) }))
+    .max(50)
+    .refine((list) => new Set(list.map((link) => JSON.stringify([link.issuer, link.subject]))).size === list.length, 'each (issuer, subject) pair may appear once')
+    .meta({ description });
+}
+const identityLinkView = z.array(z.object({ issuer: z.string(), subject: z.string() }));
 
 // ---- admin keys ----
 
@@ -74,13 +91,19 @@ export const userSchema = z.object({
   username: z.string(),
   display_name: z.string().nullable(),
   status: userStatus,
+  external_identities: identityLinkView.meta({ description: "the human's accounts at trusted issuers (purpose id_jag)" }),
   created_at: date,
 });
+
+const externalIdentities = identityLinks(
+  "the human's accounts at trusted issuers with purpose id_jag: an ID-JAG's sub maps to this human only through one (never by e-mail); a pair linked to another human is a conflict (409)",
+);
 
 export const userCreateSchema = z.strictObject({
   username: z.string().min(1).max(128).meta({ description: 'a-z, 0-9, ".", "_", "@", "-"; compared case-insensitively' }),
   password,
   display_name: displayName.optional(),
+  external_identities: externalIdentities.optional(),
 });
 
 export const userUpdateSchema = z
@@ -88,6 +111,7 @@ export const userUpdateSchema = z
     display_name: displayName.nullable().optional(),
     password: password.optional(),
     status: userStatus.optional().meta({ description: 'disabled: refused at login, and every approval and token of the human is revoked' }),
+    external_identities: externalIdentities.optional().meta({ description: 'replaces the stored list ([] removes every link)' }),
   })
   .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
 
@@ -106,6 +130,10 @@ const allowDynamicClients = z.boolean().meta({
   description: 'whether clients that arrive by themselves (Client ID Metadata Documents, DCR) may be consented to at this resource; default true',
 });
 
+const authorizationServer = issuerIdentifier.meta({
+  description: 'a remote resource: the issuer of the authorization server that serves it; no token for it is issued here, agents get an ID-JAG for that server instead',
+});
+
 export const resourceSchema = z.object({
   id,
   identifier: z.string().meta({ description: 'the resource / aud URI; immutable' }),
@@ -113,6 +141,7 @@ export const resourceSchema = z.object({
   scopes: z.array(z.object({ name: z.string(), description: z.string(), requires_approval: z.boolean() })),
   access_token_ttl: z.number().int(),
   allow_dynamic_clients: allowDynamicClients,
+  authorization_server: z.string().nullable().meta({ description: 'the issuer of the authorization server of a remote resource; null: served by this server' }),
 });
 
 export const resourceCreateSchema = z.strictObject({
@@ -125,6 +154,7 @@ export const resourceCreateSchema = z.strictObject({
   scopes: scopes.optional(),
   access_token_ttl: accessTokenTtl.optional(),
   allow_dynamic_clients: allowDynamicClients.optional(),
+  authorization_server: authorizationServer.nullable().optional(),
 });
 
 export const resourceUpdateSchema = z
@@ -133,6 +163,7 @@ export const resourceUpdateSchema = z
     scopes: scopes.optional(),
     access_token_ttl: accessTokenTtl.optional(),
     allow_dynamic_clients: allowDynamicClients.optional(),
+    authorization_server: authorizationServer.nullable().optional().meta({ description: 'null: served by this server again' }),
   })
   .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
 
@@ -182,6 +213,8 @@ export const agentSchema = z.object({
   first_used_at: nullableDate.meta({ description: 'agents that arrived by themselves: first use' }),
   last_used_at: nullableDate.meta({ description: 'agents that arrived by themselves: latest use (updated at most once a minute)' }),
   approved_by: z.array(id).meta({ description: 'the humans who approved this agent (any approval, active or not)' }),
+  workload_identities: identityLinkView.meta({ description: 'platform identities whose assertions authenticate the agent (then its only credential)' }),
+  remote_client_ids: z.array(z.object({ authorization_server: z.string(), client_id: z.string() })),
   created_at: date,
   updated_at: date,
 });
@@ -192,17 +225,38 @@ export const agentCreatedSchema = agentSchema.extend({
 
 export const agentSecretSchema = z.object({ id: z.string(), client_secret: z.string().meta({ description: 'the new secret, shown once' }) });
 
-export const agentCreateSchema = z.strictObject({
-  name: agentName,
-  description: z.string().max(2000).optional(),
-  owner_user_id: id.meta({ description: 'the human responsible for the agent' }),
-  scopes: scopeNames,
-  audiences,
-  max_token_ttl: z.number().int().min(30).optional().meta({ description: 'seconds; capped by the server configuration' }),
-  token_endpoint_auth_method: z.enum(AGENT_AUTH_METHODS),
-  jwks: jwks.optional(),
-  redirect_uris: z.array(redirectUri).max(20).optional().meta({ description: 'for agents that run the authorization code flow' }),
-});
+const workloadIdentities = identityLinks(
+  "the agent's identities at workload platforms (trusted issuers with purpose workload): a client assertion from that issuer with that sub authenticates it, and no secret or key of its own is accepted; a pair linked to another agent is a conflict (409)",
+);
+
+const remoteClientIds = z
+  .array(z.strictObject({ authorization_server: issuerIdentifier.meta({ description: 'the issuer of the other authorization server' }), client_id: z.string().min(1).max(2048) }))
+  .max(20)
+  .refine((list) => new Set(list.map((entry) => entry.authorization_server)).size === list.length, 'one client_id per authorization_server')
+  .meta({ description: "the agent's client ids at other authorization servers, named in the ID-JAGs issued here for them" });
+
+export const agentCreateSchema = z
+  .strictObject({
+    name: agentName,
+    description: z.string().max(2000).optional(),
+    owner_user_id: id.meta({ description: 'the human responsible for the agent' }),
+    scopes: scopeNames,
+    audiences,
+    max_token_ttl: z.number().int().min(30).optional().meta({ description: 'seconds; capped by the server configuration' }),
+    token_endpoint_auth_method: z
+      .enum(AGENT_AUTH_METHODS)
+      .optional()
+      .meta({ description: 'required unless workload_identities are given (then private_key_jwt, the default: assertions signed by the platform)' }),
+    jwks: jwks.optional(),
+    redirect_uris: z.array(redirectUri).max(20).optional().meta({ description: 'for agents that run the authorization code flow' }),
+    workload_identities: workloadIdentities.optional(),
+    remote_client_ids: remoteClientIds.optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.token_endpoint_auth_method === undefined && !body.workload_identities?.length) {
+      ctx.addIssue({ code: 'custom', path: ['token_endpoint_auth_method'], message: 'required unless workload_identities are given' });
+    }
+  });
 
 export const agentUpdateSchema = z
   .strictObject({
@@ -212,8 +266,12 @@ export const agentUpdateSchema = z
     scopes: scopeNames.optional(),
     audiences: audiences.optional(),
     max_token_ttl: z.number().int().min(30).optional(),
-    jwks: jwks.optional(),
+    jwks: jwks.nullable().optional().meta({ description: 'null: drop the agent’s own keys, only together with workload_identities' }),
     redirect_uris: z.array(redirectUri).max(20).optional(),
+    workload_identities: workloadIdentities.optional().meta({
+      description: 'replaces the stored list; only for private_key_jwt agents. [] leaves the agent no credential unless jwks is given in the same request (400 otherwise)',
+    }),
+    remote_client_ids: remoteClientIds.optional().meta({ description: 'replaces the stored list' }),
   })
   .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
 
@@ -301,6 +359,79 @@ export const appUpdateSchema = z
   .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' });
 
 export const appListQuery = z.strictObject({ ...pageQuery });
+
+// ---- trusted issuers (workload identity federation, ID-JAG) ----
+
+const trustedIssuerPurposes = z
+  .array(z.enum(TRUSTED_ISSUER_PURPOSES))
+  .min(1)
+  .max(TRUSTED_ISSUER_PURPOSES.length)
+  .refine((list) => new Set(list).size === list.length, 'purposes must be unique')
+  .meta({ description: "workload: agents' client assertions from their platform (workload_identities); id_jag: ID-JAGs from an identity provider (jwt-bearer grant, humans' external_identities)" });
+const issuerJwks = jwks.meta({ description: "the issuer's public keys, inline" });
+const jwksUri = z
+  .url({ protocol: /^https$/, error: 'an https URL' })
+  .max(2000)
+  .refine((value) => !value.includes('#'), 'a jwks_uri has no fragment')
+  .meta({ description: 'https, fetched and cached; a loopback host only with AGENTAUTH_CIMD_ALLOW_LOOPBACK=true (development and tests)' });
+const allowedClients = z
+  .array(z.string().min(1).max(2048))
+  .min(1)
+  .max(100)
+  .meta({ description: 'ids of registered clients (apps or agents) that may use its assertions; null: any client' });
+const allowedResources = z
+  .array(z.string().min(1).max(2000))
+  .min(1)
+  .max(50)
+  .meta({ description: 'identifiers of registered resources its ID-JAGs may be redeemed for (stored canonical); null: any' });
+
+/** An issuer has exactly one key source: inline keys or a jwks_uri. */
+function oneKeySource(body: { jwks?: unknown; jwks_uri?: unknown }, ctx: z.RefinementCtx, required: boolean) {
+  const given = [body.jwks, body.jwks_uri].filter((value) => value !== undefined).length;
+  if (given > 1 || (required && given === 0)) {
+    ctx.addIssue({ code: 'custom', path: [body.jwks === undefined ? 'jwks_uri' : 'jwks'], message: 'give exactly one of jwks (inline public keys) and jwks_uri' });
+  }
+}
+
+export const trustedIssuerSchema = z.object({
+  id,
+  issuer: z.string().meta({ description: 'the iss its tokens carry; immutable' }),
+  name: z.string(),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
+  jwks_uri: z.string().nullable(),
+  purposes: z.array(z.enum(TRUSTED_ISSUER_PURPOSES)),
+  allowed_clients: z.array(z.string()).nullable().meta({ description: 'null: any client' }),
+  allowed_resources: z.array(z.string()).nullable().meta({ description: 'null: any registered resource' }),
+  created_at: date,
+  updated_at: date,
+});
+
+export const trustedIssuerCreateSchema = z
+  .strictObject({
+    issuer: issuerIdentifier.meta({ description: "the issuer's identifier exactly as its tokens' iss spells it; unique" }),
+    name: z.string().trim().max(200).optional(),
+    jwks: issuerJwks.optional(),
+    jwks_uri: jwksUri.optional(),
+    purposes: trustedIssuerPurposes,
+    allowed_clients: allowedClients.nullable().optional(),
+    allowed_resources: allowedResources.nullable().optional(),
+  })
+  .superRefine((body, ctx) => oneKeySource(body, ctx, true))
+  .meta({ description: 'exactly one of jwks and jwks_uri' });
+
+export const trustedIssuerUpdateSchema = z
+  .strictObject({
+    name: z.string().trim().max(200).optional(),
+    jwks: issuerJwks.optional().meta({ description: 'replaces the key source (a jwks_uri is dropped)' }),
+    jwks_uri: jwksUri.optional().meta({ description: 'replaces the key source (inline keys are dropped)' }),
+    purposes: trustedIssuerPurposes.optional(),
+    allowed_clients: allowedClients.nullable().optional(),
+    allowed_resources: allowedResources.nullable().optional(),
+  })
+  .refine((changes) => Object.values(changes).some((value) => value !== undefined), { message: 'name at least one field to change' })
+  .superRefine((body, ctx) => oneKeySource(body, ctx, false));
+
+export const trustedIssuerListQuery = z.strictObject({ ...pageQuery });
 
 // ---- approvals ----
 

@@ -8,6 +8,8 @@ import type { ClientStore } from '../clients/client-store.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { PrismaClient } from '../db/client.js';
+import type { TrustedIssuerStore } from '../federation/trusted-issuer-store.js';
+import type { ExternalIdentityStore } from '../humans/external-identity-store.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import type { RevocationService, Revoker } from '../revocation/revocation-service.js';
@@ -20,6 +22,10 @@ export type AdminServices = {
   prisma: PrismaClient;
   adminKeys: AdminKeyStore;
   users: UserStore;
+  /** Humans' accounts at trusted issuers (ID-JAG subjects). */
+  externalIdentities: ExternalIdentityStore;
+  /** Outside JWT issuers trusted for agents' workload identities and for ID-JAGs. */
+  trustedIssuers: TrustedIssuerStore;
   resources: ResourceStore;
   agents: AgentStore;
   /** Apps (OAuth clients that are not agents). */

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Agent } from '../agents/agent-store.js';
 import { approvalState, type Approval } from '../approvals/approval-store.js';
 import type { App } from '../clients/client-store.js';
+import type { IdentityLink, TrustedIssuer } from '../federation/trusted-issuer-store.js';
 import type { User } from '../humans/user-store.js';
 import type { Resource } from '../resources/resource-store.js';
 import type { AdminKey } from './admin-keys.js';
@@ -18,6 +19,7 @@ import type {
   issuedTokenDetailSchema,
   issuedTokenSchema,
   resourceSchema,
+  trustedIssuerSchema,
   userSchema,
 } from './schemas.js';
 
@@ -36,8 +38,15 @@ export function adminKeyView(key: AdminKey): z.input<typeof adminKeySchema> {
   };
 }
 
-export function userView(user: User): z.input<typeof userSchema> {
-  return { id: user.id, username: user.username, display_name: user.displayName, status: user.status, created_at: iso(user.createdAt) };
+export function userView(user: User, externalIdentities: IdentityLink[]): z.input<typeof userSchema> {
+  return {
+    id: user.id,
+    username: user.username,
+    display_name: user.displayName,
+    status: user.status,
+    external_identities: externalIdentities,
+    created_at: iso(user.createdAt),
+  };
 }
 
 export function resourceView(resource: Resource): z.input<typeof resourceSchema> {
@@ -48,6 +57,7 @@ export function resourceView(resource: Resource): z.input<typeof resourceSchema>
     scopes: resource.scopes.map((scope) => ({ name: scope.name, description: scope.description, requires_approval: scope.requires_approval })),
     access_token_ttl: resource.accessTokenTtl,
     allow_dynamic_clients: resource.allowDynamicClients,
+    authorization_server: resource.authorizationServer,
   };
 }
 
@@ -69,8 +79,26 @@ export function agentView(agent: Agent): z.input<typeof agentSchema> {
     first_used_at: isoOrNull(agent.firstUsedAt),
     last_used_at: isoOrNull(agent.lastUsedAt),
     approved_by: agent.approvedBy,
+    workload_identities: agent.workloadIdentities,
+    remote_client_ids: agent.remoteClientIds,
     created_at: iso(agent.createdAt),
     updated_at: iso(agent.updatedAt),
+  };
+}
+
+/** Empty allow-lists are stored for "any" and shown as null, as they are written. */
+export function trustedIssuerView(issuer: TrustedIssuer): z.input<typeof trustedIssuerSchema> {
+  return {
+    id: issuer.id,
+    issuer: issuer.issuer,
+    name: issuer.name,
+    jwks: issuer.jwks as z.input<typeof trustedIssuerSchema>['jwks'],
+    jwks_uri: issuer.jwksUri,
+    purposes: issuer.purposes,
+    allowed_clients: issuer.allowedClients.length > 0 ? issuer.allowedClients : null,
+    allowed_resources: issuer.allowedResources.length > 0 ? issuer.allowedResources : null,
+    created_at: iso(issuer.createdAt),
+    updated_at: iso(issuer.updatedAt),
   };
 }
 

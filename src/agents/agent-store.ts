@@ -8,6 +8,7 @@ import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, InvalidInputError, NotFoundError, type ErrorDetail } from '../errors.js';
 import { OIDC_SCOPES } from '../clients/client-store.js';
+import type { IdentityLink } from '../federation/trusted-issuer-store.js';
 import { ceilingProblems } from '../policy/decide.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
 import { canonicalOrSame } from '../resources/resource-identifier.js';
@@ -18,6 +19,9 @@ export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const AGENT_AUTH_METHODS = ['private_key_jwt', 'client_secret_basic', 'client_secret_post'] as const;
 export type AgentAuthMethod = (typeof AGENT_AUTH_METHODS)[number];
 /** Agents that arrived by themselves are public clients (`none`): they prove nothing but their redirect URIs. */
+
+/** The agent's client id at another authorization server (its issuer), named in ID-JAGs issued here for it. */
+export type RemoteClientId = { authorization_server: string; client_id: string };
 
 export type Agent = {
   id: string;
@@ -40,6 +44,9 @@ export type Agent = {
   lastUsedAt: Date | null;
   /** The humans who approved it (consent, CIBA or admin-provisioned), any status. */
   approvedBy: string[];
+  /** Platform identities whose assertions authenticate it; when there are any, they are its only credential. */
+  workloadIdentities: IdentityLink[];
+  remoteClientIds: RemoteClientId[];
   createdAt: Date;
   updatedAt: Date;
 };
@@ -54,13 +61,20 @@ export type NewAgent = {
   tokenEndpointAuthMethod: AgentAuthMethod;
   jwks?: { keys: unknown[] } | undefined;
   redirectUris?: string[] | undefined;
+  workloadIdentities?: IdentityLink[] | undefined;
+  remoteClientIds?: RemoteClientId[] | undefined;
 };
 
-export type AgentChanges = Partial<Omit<NewAgent, 'ownerUserId' | 'tokenEndpointAuthMethod'>> & { ownerUserId?: string };
+/** Lists given replace the stored ones; `jwks: null` drops the agent's own keys (for one that has workload identities). */
+export type AgentChanges = Partial<Omit<NewAgent, 'ownerUserId' | 'tokenEndpointAuthMethod' | 'jwks'>> & {
+  ownerUserId?: string;
+  jwks?: { keys: unknown[] } | null | undefined;
+};
 
 const agentInclude = {
   client: { select: { metadata: true } },
   approvals: { select: { userId: true }, distinct: ['userId'], orderBy: { userId: 'asc' } },
+  workloadIdentities: { select: { issuer: true, subject: true }, orderBy: [{ issuer: 'asc' }, { subject: 'asc' }] },
 } satisfies Prisma.AgentInclude;
 type AgentRow = Prisma.AgentGetPayload<{ include: typeof agentInclude }>;
 
@@ -83,13 +97,21 @@ function toAgent(row: AgentRow): Agent {
     firstUsedAt: row.firstUsedAt,
     lastUsedAt: row.lastUsedAt,
     approvedBy: row.approvals.map((approval) => approval.userId),
+    workloadIdentities: row.workloadIdentities,
+    remoteClientIds: row.remoteClientIds as RemoteClientId[],
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
 }
 
-/** The OAuth client metadata of an agent (without secrets). */
-export function agentClientMetadata(agent: Pick<Agent, 'id' | 'name' | 'tokenEndpointAuthMethod' | 'jwks' | 'redirectUris'>): ClientMetadata {
+/**
+ * The OAuth client metadata of an agent (without secrets). An agent with workload identities is flagged
+ * `workload_federation`: the client registry presents it to oidc-provider as the runtime authenticates it
+ * (`runtimeClientMetadata` in src/clients/client-store.ts).
+ */
+export function agentClientMetadata(
+  agent: Pick<Agent, 'id' | 'name' | 'tokenEndpointAuthMethod' | 'jwks' | 'redirectUris'> & { workloadIdentities?: readonly IdentityLink[] | undefined },
+): ClientMetadata {
   const codeFlow = agent.redirectUris.length > 0;
   return {
     client_id: agent.id,
@@ -97,6 +119,7 @@ export function agentClientMetadata(agent: Pick<Agent, 'id' | 'name' | 'tokenEnd
     principal_kind: 'agent',
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
     ...(agent.jwks ? { jwks: agent.jwks as ClientMetadata['jwks'] } : {}),
+    ...(agent.workloadIdentities?.length ? { workload_federation: true } : {}),
     redirect_uris: agent.redirectUris,
     response_types: codeFlow ? ['code'] : [],
     grant_types: [TOKEN_EXCHANGE, 'client_credentials', ...(codeFlow ? ['authorization_code', 'refresh_token'] : [])],
@@ -111,7 +134,7 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
   const { resources, secrets, config } = deps;
 
   /** Checks the parts of an agent that refer to other things: owner, audiences, scopes, lifetime, keys. */
-  async function validate(agent: NewAgent | (AgentChanges & { tokenEndpointAuthMethod?: AgentAuthMethod })): Promise<void> {
+  async function validate(agent: NewAgent | (Omit<AgentChanges, 'jwks'> & { tokenEndpointAuthMethod?: AgentAuthMethod; jwks?: { keys: unknown[] } | undefined })): Promise<void> {
     const problems: ErrorDetail[] = [];
     if (agent.ownerUserId !== undefined) {
       const owner = await prisma.user.findUnique({ where: { id: agent.ownerUserId }, select: { status: true } });
@@ -128,16 +151,36 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
     if (agent.maxTokenTtl !== undefined && (agent.maxTokenTtl < 30 || agent.maxTokenTtl > config.agents.maxTokenTtl)) {
       problems.push({ path: 'max_token_ttl', message: `must be between 30 and ${config.agents.maxTokenTtl} seconds` });
     }
-    if (agent.tokenEndpointAuthMethod === 'private_key_jwt' && !agent.jwks?.keys.length) {
-      problems.push({ path: 'jwks', message: 'private_key_jwt needs the agent public keys (a JWKS)' });
+    // Workload identities are the agent's only credential: its platform signs its assertions.
+    const federated = (agent.workloadIdentities?.length ?? 0) > 0;
+    if (federated && agent.tokenEndpointAuthMethod !== undefined && agent.tokenEndpointAuthMethod !== 'private_key_jwt') {
+      problems.push({ path: 'token_endpoint_auth_method', message: 'an agent with workload identities authenticates with its platform assertions (private_key_jwt): no other key is accepted for it' });
+    }
+    if (federated && agent.jwks?.keys.length) {
+      problems.push({ path: 'jwks', message: 'an agent with workload identities authenticates with its platform assertions: no other key is accepted for it' });
+    }
+    if (!federated && agent.tokenEndpointAuthMethod === 'private_key_jwt' && !agent.jwks?.keys.length) {
+      problems.push({ path: 'jwks', message: 'private_key_jwt needs the agent public keys (a JWKS) or workload_identities' });
     }
     if (problems.length > 0) throw new InvalidInputError('the agent is not valid', problems);
+  }
+
+  /** A workload identity names one agent: a pair another agent holds is a conflict. */
+  async function refuseTakenWorkloadIdentities(links: IdentityLink[], agentId: string | undefined, tx: Writer): Promise<void> {
+    if (links.length === 0) return;
+    const taken = await tx.workloadIdentity.findFirst({
+      where: { OR: links.map(({ issuer, subject }) => ({ issuer, subject })), ...(agentId ? { agentId: { not: agentId } } : {}) },
+      select: { issuer: true, subject: true },
+    });
+    if (taken) throw new ConflictError(`the workload identity ${taken.subject} at ${taken.issuer} belongs to another agent`);
   }
 
   return {
     /** `tx` lets callers commit the new agent together with their own writes (its audit event). */
     async create(input: NewAgent, tx: Writer = prisma): Promise<{ agent: Agent; clientSecret?: string }> {
       await validate(input);
+      const links = input.workloadIdentities ?? [];
+      await refuseTakenWorkloadIdentities(links, undefined, tx);
       const id = randomUUID();
       const clientSecret = input.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : generateSecret('aa_as');
       const shape = {
@@ -146,6 +189,7 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
         tokenEndpointAuthMethod: input.tokenEndpointAuthMethod,
         jwks: input.jwks ?? null,
         redirectUris: input.redirectUris ?? [],
+        workloadIdentities: input.workloadIdentities,
       };
       const row = await tx.agent.create({
         data: {
@@ -155,6 +199,8 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
           // Stored as registered (canonical): what tokens carry as aud and policies compare with.
           audiences: input.audiences.map(canonicalOrSame),
           maxTokenTtl: input.maxTokenTtl ?? config.agents.defaultTokenTtl,
+          remoteClientIds: (input.remoteClientIds ?? []) as Prisma.InputJsonValue,
+          ...(links.length > 0 ? { workloadIdentities: { create: links.map(({ issuer, subject }) => ({ issuer, subject })) } } : {}),
           ...(input.ownerUserId ? { owner: { connect: { id: input.ownerUserId } } } : {}),
           client: {
             create: {
@@ -226,9 +272,21 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
       if (current.origin !== 'admin') {
         throw new ConflictError('this agent arrived by itself and is described by its own metadata: suspend it, or block its domain');
       }
-      const merged = { ...changes, audiences: changes.audiences ?? current.audiences, scopes: changes.scopes ?? current.scopes };
-      await validate({ ...merged, tokenEndpointAuthMethod: current.tokenEndpointAuthMethod as AgentAuthMethod, jwks: changes.jwks ?? current.jwks ?? undefined });
+      const jwks = changes.jwks === undefined ? current.jwks : changes.jwks;
+      const workloadIdentities = changes.workloadIdentities ?? current.workloadIdentities;
+      if (current.workloadIdentities.length > 0 && workloadIdentities.length === 0 && !jwks) {
+        throw new InvalidInputError('the agent would have no credential', [
+          { path: 'workload_identities', message: 'removing every workload identity leaves the agent unable to authenticate: give jwks in the same request' },
+        ]);
+      }
+      const merged = { ...changes, audiences: changes.audiences ?? current.audiences, scopes: changes.scopes ?? current.scopes, workloadIdentities };
+      await validate({ ...merged, tokenEndpointAuthMethod: current.tokenEndpointAuthMethod as AgentAuthMethod, jwks: jwks ?? undefined });
       const next = { ...current, ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) } as Agent;
+      if (changes.workloadIdentities !== undefined) {
+        await refuseTakenWorkloadIdentities(changes.workloadIdentities, id, tx);
+        await tx.workloadIdentity.deleteMany({ where: { agentId: id } });
+        await tx.workloadIdentity.createMany({ data: changes.workloadIdentities.map(({ issuer, subject }) => ({ issuer, subject, agentId: id })) });
+      }
       const row = await tx.agent.update({
         where: { id },
         data: {
@@ -237,6 +295,7 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
           scopes: next.scopes,
           audiences: next.audiences.map(canonicalOrSame),
           maxTokenTtl: next.maxTokenTtl,
+          remoteClientIds: next.remoteClientIds as Prisma.InputJsonValue,
           ...(next.ownerUserId ? { owner: { connect: { id: next.ownerUserId } } } : {}),
           client: { update: { name: next.name, metadata: agentClientMetadata(next) as Prisma.InputJsonValue } },
         },
@@ -249,6 +308,11 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
     async rotateSecret(id: string, tx: Writer = prisma): Promise<string> {
       const agent = await this.get(id);
       if (agent.tokenEndpointAuthMethod === 'none') throw new ConflictError('this agent is a public client and has no secret');
+      if (agent.workloadIdentities.length > 0) {
+        throw new InvalidInputError('this agent authenticates with its platform assertions (workload identities) and has no secret', [
+          { path: 'workload_identities', message: 'no secret is accepted for an agent with workload identities' },
+        ]);
+      }
       if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
         throw new InvalidInputError('this agent authenticates with private_key_jwt and has no secret', [
           { path: 'token_endpoint_auth_method', message: 'private_key_jwt' },

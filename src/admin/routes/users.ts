@@ -2,6 +2,8 @@
 // revocation service, the one revocation path); so does deleting one. Delete semantics: refused with 409 while the
 // human owns agents (reassign or delete those first); otherwise their approvals and tokens are revoked, then the
 // account is deleted with its approval rows. Issued-token records and audit events keep the user's id.
+// A human's external identities (accounts at trusted issuers, for ID-JAGs) are written with the account, in its
+// transaction; a list given replaces the stored one.
 import { recordAuditEvent } from '../../audit/audit-log.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { decodeCursor, encodeCursor, UUID } from '../http.js';
@@ -9,6 +11,7 @@ import { defineRoute, type AdminRoute } from '../route.js';
 import { listOf, revokedCountSchema, userCreateSchema, userListQuery, userSchema, userUpdateSchema } from '../schemas.js';
 import { adminEvent, type AdminServices } from '../services.js';
 import { userView } from '../views.js';
+import type { User } from '../../humans/user-store.js';
 
 const TAG = 'users';
 
@@ -18,6 +21,9 @@ export function userRoutes(s: AdminServices): AdminRoute[] {
     if (!user) throw new NotFoundError(`no user ${id}`);
     return user;
   };
+  /** The user as the API shows it, with their external identities (read in `tx` when inside one). */
+  const view = async (user: User, tx?: Parameters<typeof s.externalIdentities.forUsers>[1]) =>
+    userView(user, (await s.externalIdentities.forUsers([user.id], tx)).get(user.id) ?? []);
 
   return [
     defineRoute({
@@ -26,16 +32,24 @@ export function userRoutes(s: AdminServices): AdminRoute[] {
       operationId: 'createUser',
       tag: TAG,
       summary: 'Create a human account',
+      description: 'external_identities must name trusted issuers with purpose id_jag; a pair already linked to another human is a conflict (409).',
       body: userCreateSchema,
       status: 201,
       response: userSchema,
       errors: [409],
-      handle: ({ body, actor }) =>
-        s.prisma.$transaction(async (tx) => {
+      handle: async ({ body, actor }) => {
+        const links = body.external_identities;
+        await s.trustedIssuers.checkLinks(links ?? [], 'id_jag', 'external_identities');
+        return s.prisma.$transaction(async (tx) => {
           const user = await s.users.create({ username: body.username, password: body.password, displayName: body.display_name }, tx);
-          await recordAuditEvent(tx, adminEvent(actor, 'user.created', { userId: user.id, details: { username: user.username } }));
-          return userView(user);
-        }),
+          if (links) await s.externalIdentities.replace(user.id, links, tx);
+          await recordAuditEvent(
+            tx,
+            adminEvent(actor, 'user.created', { userId: user.id, details: { username: user.username, ...(links ? { external_identities: links } : {}) } }),
+          );
+          return view(user, tx);
+        });
+      },
     }),
     defineRoute({
       method: 'GET',
@@ -47,7 +61,8 @@ export function userRoutes(s: AdminServices): AdminRoute[] {
       response: listOf(userSchema),
       handle: async ({ query }) => {
         const page = await s.users.list({ limit: query.limit, cursor: decodeCursor('users', query.cursor, UUID), status: query.status });
-        return { items: page.items.map(userView), next_cursor: encodeCursor('users', page.nextCursor) };
+        const links = await s.externalIdentities.forUsers(page.items.map((user) => user.id));
+        return { items: page.items.map((user) => userView(user, links.get(user.id) ?? [])), next_cursor: encodeCursor('users', page.nextCursor) };
       },
     }),
     defineRoute({
@@ -58,33 +73,38 @@ export function userRoutes(s: AdminServices): AdminRoute[] {
       summary: 'One human account',
       response: userSchema,
       errors: [404],
-      handle: async ({ params }) => userView(await find(params.id!)),
+      handle: async ({ params }) => view(await find(params.id!)),
     }),
     defineRoute({
       method: 'PATCH',
       path: '/users/{id}',
       operationId: 'updateUser',
       tag: TAG,
-      summary: 'Change display name, password or status',
+      summary: 'Change display name, password, status or external identities',
       description:
-        'status "disabled" refuses the human at login and revokes all their approvals and tokens; sending it again repeats the revocation (safe to retry). Re-enabling restores no approval.',
+        'status "disabled" refuses the human at login and revokes all their approvals and tokens; sending it again repeats the revocation (safe to retry). Re-enabling restores no approval. external_identities replaces the stored list (409 for a pair linked to another human).',
       body: userUpdateSchema,
       response: userSchema,
-      errors: [404],
+      errors: [404, 409],
       handle: async ({ params, body, actor }) => {
         const id = params.id!;
-        const { after } = await s.prisma.$transaction(async (tx) => {
+        const links = body.external_identities;
+        await s.trustedIssuers.checkLinks(links ?? [], 'id_jag', 'external_identities');
+        const shown = await s.prisma.$transaction(async (tx) => {
           const changed = await s.users.update(id, { displayName: body.display_name, password: body.password, status: body.status }, tx);
-          const fields = [...(body.display_name !== undefined ? ['display_name'] : []), ...(body.password !== undefined ? ['password'] : [])];
-          if (fields.length > 0) await recordAuditEvent(tx, adminEvent(actor, 'user.updated', { userId: id, details: { fields } }));
+          if (links) await s.externalIdentities.replace(id, links, tx);
+          const fields = (['display_name', 'password', 'external_identities'] as const).filter((field) => body[field] !== undefined);
+          if (fields.length > 0) {
+            await recordAuditEvent(tx, adminEvent(actor, 'user.updated', { userId: id, details: { fields, ...(links ? { external_identities: links } : {}) } }));
+          }
           if (changed.before.status !== changed.after.status) {
             await recordAuditEvent(tx, adminEvent(actor, changed.after.status === 'disabled' ? 'user.disabled' : 'user.enabled', { userId: id }));
           }
-          return changed;
+          return view(changed.after, tx);
         });
         // After the commit: the human can no longer log in, so nothing new is issued while their grants are revoked.
         if (body.status === 'disabled') await s.revocation.revoke({ userId: id }, actor, 'user disabled');
-        return userView(after);
+        return shown;
       },
     }),
     defineRoute({
