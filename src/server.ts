@@ -228,6 +228,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           { grantType: JWT_BEARER_GRANT, handler: jwtBearer, parameters: JWT_BEARER_PARAMETERS, repeatable: JWT_BEARER_REPEATABLE },
         ],
         workloadCredentials: workload,
+        isRemoteResource: async (identifier) => Boolean((await resources.findByIdentifier(identifier))?.authorizationServer),
         // draft-ietf-oauth-identity-assertion-authz-grant: this server redeems ID-JAGs (jwt-bearer) and issues them.
         metadata: {
           authorization_grant_profiles_supported: [ID_JAG_PROFILE],

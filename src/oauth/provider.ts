@@ -49,6 +49,8 @@ export type ProviderOptions = {
   dynamicClients?: { fetch: Configuration['fetch']; features: Record<string, unknown> };
   /** Workload identity federation (src/oauth/workload-authentication.ts): the one-time credentials of its seam. */
   workloadCredentials?: { accepts(credential: string, clientId: string): boolean };
+  /** Whether a resource is served by another authorization server (never a default resource here). */
+  isRemoteResource?: (identifier: string) => Promise<boolean>;
   /** Extra server metadata (discovery and RFC 8414), e.g. the ID-JAG grant profile. */
   metadata?: Record<string, unknown>;
   log: Logger;
@@ -141,11 +143,15 @@ export function createProvider(options: ProviderOptions): Provider {
         enabled: true,
         // A request without `resource` gets the client's single allowed resource, or a sign-in without one, or
         // invalid_target (src/policy/decide.ts, targetResource).
-        defaultResource: (ctx, client, oneOf) => {
+        defaultResource: async (ctx, client, oneOf) => {
           if (oneOf) return oneOf.length === 1 ? oneOf[0]! : oneOf;
           const grant = grantKindOf(ctx);
           if (!grant) return undefined as unknown as string;
-          return policyEdge(() => targetResource(clientFacts(client), undefined, grant, requestedResourceScopes(ctx).length > 0)) as string;
+          const facts = clientFacts(client);
+          const asks = requestedResourceScopes(ctx).length > 0;
+          const target = policyEdge(() => targetResource(facts, undefined, grant, asks));
+          if (target === undefined || !(await options.isRemoteResource?.(target))) return target as string;
+          return policyEdge(() => targetResource(facts, undefined, grant, asks, { defaultIsRemote: true })) as string;
         },
         useGrantedResource: () => true,
         // Every resource-bound token and every question to a human asks the policy: it answers the scopes the token

@@ -57,7 +57,6 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
     // A self-signed private_key_jwt assertion (iss = sub = client_id) is oidc-provider's own.
     if (!claimed || claimed.iss === claimed.sub) return next();
     const trust = await options.lookup.workload(claimed.iss, claimed.sub);
-    if (!trust) return next();
 
     const refuse = async (description: string) => {
       ctx.status = 401;
@@ -66,15 +65,17 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
       await options.audit.record({
         action: `${endpoint}.refused`,
         outcome: 'failure',
-        actor: { kind: trust.agentId ? 'agent' : 'app', id: trust.agentId ?? params.get('client_id') ?? undefined },
-        agentId: trust.agentId,
-        clientId: trust.agentId ?? params.get('client_id') ?? undefined,
+        actor: { kind: trust?.agentId ? 'agent' : 'app', id: trust?.agentId ?? params.get('client_id') ?? undefined },
+        agentId: trust?.agentId,
+        clientId: trust?.agentId ?? params.get('client_id') ?? undefined,
         requestId: (ctx.state as { requestId?: string }).requestId,
         ip: ctx.ip,
         details: { error: 'invalid_client', description, rule: 'client_authentication_failed', grant_type: params.get('grant_type') ?? undefined, workload_issuer: claimed.iss, workload_subject: claimed.sub },
       });
     };
 
+    // oidc-provider's private_key_jwt would refuse it too (iss must be the client id), but not say why.
+    if (!trust) return refuse(`client assertion from ${claimed.iss}: not a trusted workload issuer here (and a private_key_jwt assertion has iss = sub = client_id)`);
     let claims;
     try {
       claims = await options.assertions.verify(assertion[0]!, trust.issuer, { audiences, required: ['sub'] });

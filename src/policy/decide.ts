@@ -36,9 +36,16 @@ const refuse = (rule: RuleId, description: string): never => {
  * sign-in without any resource (ID token and userinfo only), which only the authorization endpoint and the code flow
  * know; every other grant needs a resource.
  */
-export function targetResource(client: ClientFacts, requested: string | undefined, grant: RequestFacts['grant'], asksResourceScopes: boolean): string | undefined {
+export function targetResource(
+  client: ClientFacts,
+  requested: string | undefined,
+  grant: RequestFacts['grant'],
+  asksResourceScopes: boolean,
+  options: { defaultIsRemote?: boolean } = {},
+): string | undefined {
   if (requested !== undefined) return requested;
-  if (!client.dynamic && client.resources.length === 1) return client.resources[0];
+  // A remote resource (served by another authorization server) is never a default: no token is issued here for it.
+  if (!client.dynamic && client.resources.length === 1 && !options.defaultIsRemote) return client.resources[0];
   const signIn = (grant === 'authorization' || grant === 'authorization_code' || grant === 'refresh_token') && !asksResourceScopes;
   if (signIn) return undefined;
   return refuse(

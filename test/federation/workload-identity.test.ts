@@ -23,6 +23,7 @@ const platformAssertion = (assertion: string, clientId?: string): client.ClientA
   body.set('client_assertion_type', ASSERTION_TYPE);
   body.set('client_assertion', assertion);
   if (clientId === undefined) body.delete('client_id');
+  else body.set('client_id', clientId);
 };
 
 async function serviceAccountToken(options: { iss?: string; sub?: string; aud?: string; lifetime?: number; notBefore?: number; key?: KeyLike } = {}) {

@@ -85,8 +85,8 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       client: caller,
       requestedResource: identifier,
       resource: resource ? toResourceFacts(resource) : undefined,
-      // The request's scopes, else the ID-JAG's (then narrowed like any request).
-      requestedScopes: words(params!.scope) ?? words(claims.scope),
+      // The request's scopes; without them, the most the policy allows, which the ID-JAG's scopes bound.
+      requestedScopes: words(params!.scope),
       human: trust.user,
       assertion: {
         issuer: trust.issuer.issuer,
