@@ -18,7 +18,7 @@ type Rule = { error: OAuthErrorCode; meaning: string };
 
 export const RULES = {
   client_suspended: { error: 'unauthorized_client', meaning: 'The client (an agent) is suspended: nothing is issued to it until an admin activates it.' },
-  not_an_agent: { error: 'unauthorized_client', meaning: 'Only registered agents may use this grant (token exchange, backchannel approval).' },
+  not_an_agent: { error: 'unauthorized_client', meaning: 'Only registered agents may use this grant (token exchange, backchannel approval, ID-JAG redemption).' },
   dynamic_client_needs_human: { error: 'unauthorized_client', meaning: 'A client that registered itself (CIMD, DCR) acts only for a human who consents; it gets no client-credentials tokens.' },
   resource_required: { error: 'invalid_target', meaning: 'The request names no resource and the client has no single allowed resource to default to.' },
   unknown_resource: { error: 'invalid_target', meaning: 'The resource is not a registered resource server.' },

@@ -238,3 +238,59 @@ describe('standingApprovalProblems', () => {
     ]);
   });
 });
+
+describe('ID-JAG redemption (grant id_jag)', () => {
+  const assertion = (over: Partial<NonNullable<RequestFacts['assertion']>> = {}): NonNullable<RequestFacts['assertion']> => ({
+    issuer: 'https://idp.test', clientId: 'agent-a', scopes: ['a', 'b'], resources: [R], allowedClients: [], allowedResources: [], ...over,
+  });
+  const redemption = (over: Partial<RequestFacts> = {}) => facts({ grant: 'id_jag', human: { id: 'human-1', active: true }, assertion: assertion(), ...over });
+
+  it('allows requested ∩ ID-JAG ∩ ceiling, acting as the agent for the human, never an approval-only scope', () => {
+    const allowed = decide(redemption({ client: client({ scopes: ['a', 'c'] }), resource: resource({ approvalOnly: ['c'] }) }));
+    expect(allowed).toMatchObject({ allowed: true, scopes: ['a'], actorChain: [{ sub: 'agent-a', kind: 'agent' }] });
+    expect(decide(redemption({ requestedScopes: ['b'] }))).toMatchObject({ allowed: true, scopes: ['b'] });
+    expect(decide(redemption({ requestedScopes: ['c'] }))).toMatchObject({ allowed: false, rule: 'scope_not_approved' });
+    expect(decide(redemption({ requestedScopes: ['a'], assertion: assertion({ scopes: undefined }), resource: resource({ approvalOnly: ['a'] }) }))).toMatchObject({ allowed: false, rule: 'approval_required_each_time' });
+  });
+
+  it('refuses what the draft and the trust configuration forbid, each with its rule', () => {
+    const cases: Array<[Partial<RequestFacts>, string]> = [
+      [{ assertion: assertion({ clientId: 'agent-b' }) }, 'assertion_client_mismatch'],
+      [{ assertion: assertion({ allowedClients: ['agent-b'] }) }, 'assertion_client_mismatch'],
+      [{ assertion: assertion({ resources: ['https://other.test'] }) }, 'assertion_resource_mismatch'],
+      [{ assertion: assertion({ allowedResources: ['https://other.test'] }) }, 'assertion_resource_mismatch'],
+      [{ human: undefined }, 'subject_unknown'],
+      [{ human: { id: 'human-1', active: false } }, 'user_inactive'],
+      [{ client: client({ publicClient: true }) }, 'confidential_client_required'],
+      [{ client: client({ kind: 'app' }) }, 'not_an_agent'],
+      [{ resource: resource({ authorizationServer: 'https://as.other.test' }) }, 'remote_resource'],
+    ];
+    for (const [over, rule] of cases) expect(decide(redemption(over))).toMatchObject({ allowed: false, rule });
+  });
+});
+
+describe('remote resources (served by another authorization server)', () => {
+  const remote = resource({ authorizationServer: 'https://as.other.test' });
+  const idJagExchange = (over: Partial<NonNullable<RequestFacts['exchange']>> = {}) => facts({
+    grant: 'token_exchange',
+    resource: remote,
+    human: { id: 'human-1', active: true },
+    approvals: [{ id: 'ap1', agentId: 'agent-a', scopes: ['a', 'b'], resources: [R], expiresAt: NOW + 3_600_000 }],
+    exchange: { subject: subject([], { audience: null, resource: null }), issue: 'id_jag', requestedAudience: 'https://as.other.test', ...over },
+  });
+
+  it('get no access token of this server from any grant, yet a human may be asked to approve an agent there', () => {
+    for (const grant of ['client_credentials', 'authorization_code', 'refresh_token', 'ciba'] as GrantKind[]) {
+      expect(decide(facts({ grant, resource: remote, human: { id: 'human-1', active: true }, consented: SCOPES }))).toMatchObject({ allowed: false, rule: 'remote_resource' });
+    }
+    expect(decide(facts({ grant: 'authorization', resource: remote }))).toMatchObject({ allowed: true });
+    expect(targetResource(client(), undefined, 'authorization_code', false, { defaultIsRemote: true })).toBeUndefined();
+  });
+
+  it('get an ID-JAG addressed to their server, bounded by the human approval and the ceiling (an ID token carries no scopes)', () => {
+    expect(decide(idJagExchange())).toMatchObject({ allowed: true, audience: 'https://as.other.test', scopes: ['a', 'b'], approvalId: 'ap1' });
+    expect(decide(idJagExchange({ requestedAudience: 'https://elsewhere.test' }))).toMatchObject({ allowed: false, rule: 'remote_resource' });
+    expect(decide({ ...idJagExchange(), approvals: [] })).toMatchObject({ allowed: false, rule: 'no_approval' });
+    expect(decide({ ...idJagExchange(), resource: resource() })).toMatchObject({ allowed: false, rule: 'remote_resource' });
+  });
+});
