@@ -256,7 +256,8 @@ export const agentCreateSchema = z
     if (body.token_endpoint_auth_method === undefined && !body.workload_identities?.length) {
       ctx.addIssue({ code: 'custom', path: ['token_endpoint_auth_method'], message: 'required unless workload_identities are given' });
     }
-  });
+  })
+  .meta({ anyOf: [{ required: ['token_endpoint_auth_method'] }, { required: ['workload_identities'] }] });
 
 export const agentUpdateSchema = z
   .strictObject({

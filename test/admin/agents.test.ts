@@ -228,3 +228,137 @@ it('audits creation and rotation as the admin key that did them, with the reques
   });
   expect(JSON.stringify(events.body)).not.toContain(created.body.client_secret);
 });
+
+describe('workload identities and remote client ids', () => {
+  const PLATFORM = 'https://k8s.agents-test.example.com';
+  const IDP = 'https://idp.agents-test.example.com';
+  const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] };
+  let subjects = 0;
+  const subject = () => `system:serviceaccount:agents:worker-${++subjects}`;
+
+  beforeAll(async () => {
+    expect((await admin('POST', '/trusted-issuers', { issuer: PLATFORM, jwks, purposes: ['workload'] })).status).toBe(201);
+    expect((await admin('POST', '/trusted-issuers', { issuer: IDP, jwks, purposes: ['id_jag'] })).status).toBe(201);
+  });
+
+  const newAgent = (fields: Record<string, unknown>) =>
+    admin('POST', '/agents', { name: 'Workload agent', owner_user_id: userId, scopes: ['files:read'], audiences: [API], ...fields });
+
+  it('registers an agent that authenticates with its platform identity: private_key_jwt by default, no secret, no keys', async () => {
+    const identity = { issuer: PLATFORM, subject: subject() };
+    const created = await newAgent({ workload_identities: [identity] });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: null, workload_identities: [identity], remote_client_ids: [] });
+    expect(created.body).not.toHaveProperty('client_secret');
+    expect((await admin('GET', `/agents/${created.body.id}`)).body).toEqual(created.body);
+    const row = await server.db.prisma.client.findUnique({ where: { id: created.body.id } });
+    expect(row).toMatchObject({ secretHash: null, metadata: expect.objectContaining({ token_endpoint_auth_method: 'private_key_jwt', workload_federation: true }) });
+    expect(row!.metadata).not.toHaveProperty('jwks');
+
+    // The runtime presents it to oidc-provider with a credential no secret matches.
+    const metadata = await server.stores.clients.findMetadata(created.body.id);
+    expect(metadata).toMatchObject({ token_endpoint_auth_method: 'client_secret_post' });
+    expect(metadata).not.toHaveProperty('workload_federation');
+
+    const rotate = await admin('POST', `/agents/${created.body.id}/secret`);
+    expect(rotate.status).toBe(400);
+    expect(rotate.body.details[0].path).toBe('workload_identities');
+    const events = await admin('GET', `/audit?agent_id=${created.body.id}&action=agent.created`);
+    expect(events.body.items[0].details.workload_identities).toEqual([identity]);
+  });
+
+  it('accepts no other key: a secret method or a jwks with workload identities is refused', async () => {
+    const secret = await newAgent({ token_endpoint_auth_method: 'client_secret_basic', workload_identities: [{ issuer: PLATFORM, subject: subject() }] });
+    expect(secret.status).toBe(400);
+    expect(secret.body.details).toContainEqual({ path: 'token_endpoint_auth_method', message: expect.stringContaining('no other key is accepted') });
+    const keyed = await newAgent({ token_endpoint_auth_method: 'private_key_jwt', jwks, workload_identities: [{ issuer: PLATFORM, subject: subject() }] });
+    expect(keyed.status).toBe(400);
+    expect(keyed.body.details).toContainEqual({ path: 'jwks', message: expect.stringContaining('no other key is accepted') });
+    const neither = await newAgent({});
+    expect(neither.status).toBe(400);
+    expect(neither.body.details).toEqual([{ path: 'token_endpoint_auth_method', message: expect.stringContaining('workload_identities') }]);
+  });
+
+  it('refuses an issuer that is not trusted for workload, naming the entry', async () => {
+    const wrongPurpose = await newAgent({ workload_identities: [{ issuer: IDP, subject: subject() }] });
+    expect(wrongPurpose.status).toBe(400);
+    expect(wrongPurpose.body.details).toEqual([{ path: 'workload_identities.0.issuer', message: expect.stringContaining('not trusted for workload') }]);
+    const unknown = await newAgent({ workload_identities: [{ issuer: 'https://unknown.example.com', subject: subject() }] });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.details[0].path).toBe('workload_identities.0.issuer');
+    const duplicate = await newAgent({ workload_identities: [{ issuer: PLATFORM, subject: 'twice' }, { issuer: PLATFORM, subject: 'twice' }] });
+    expect(duplicate.status).toBe(400);
+    expect(duplicate.body.details[0].path).toBe('workload_identities');
+  });
+
+  it('answers 409 for a workload identity another agent holds, on create and on PATCH, writing nothing', async () => {
+    const identity = { issuer: PLATFORM, subject: subject() };
+    const first = (await newAgent({ workload_identities: [identity] })).body;
+    const before = (await admin('GET', '/agents?limit=200')).body.items.length;
+    const taken = await newAgent({ name: 'Copycat', workload_identities: [identity] });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error).toBe('conflict');
+    expect((await admin('GET', '/agents?limit=200')).body.items.length).toBe(before);
+    const other = (await newAgent({ workload_identities: [{ issuer: PLATFORM, subject: subject() }] })).body;
+    const patched = await admin('PATCH', `/agents/${other.id}`, { name: 'Renamed', workload_identities: [identity] });
+    expect(patched.status).toBe(409);
+    expect((await admin('GET', `/agents/${other.id}`)).body).toEqual(other);
+    expect((await admin('GET', `/agents/${first.id}`)).body.workload_identities).toEqual([identity]);
+  });
+
+  it('replaces workload identities on PATCH; removing them all needs jwks in the same request', async () => {
+    const agent = (await newAgent({ workload_identities: [{ issuer: PLATFORM, subject: subject() }] })).body;
+    const next = { issuer: PLATFORM, subject: subject() };
+    const replaced = await admin('PATCH', `/agents/${agent.id}`, { workload_identities: [next] });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body.workload_identities).toEqual([next]);
+
+    const stranded = await admin('PATCH', `/agents/${agent.id}`, { workload_identities: [] });
+    expect(stranded.status).toBe(400);
+    expect(['workload_identities', 'jwks']).toContain(stranded.body.details[0].path);
+    expect((await admin('GET', `/agents/${agent.id}`)).body.workload_identities).toEqual([next]);
+    const withKeys = await admin('PATCH', `/agents/${agent.id}`, { workload_identities: [], jwks });
+    expect(withKeys.status).toBe(200);
+    expect(withKeys.body).toMatchObject({ workload_identities: [], jwks, token_endpoint_auth_method: 'private_key_jwt' });
+    expect((await server.db.prisma.client.findUnique({ where: { id: agent.id } }))!.metadata).not.toHaveProperty('workload_federation');
+
+    // Back to the platform: its own keys must go in the same request.
+    const both = await admin('PATCH', `/agents/${agent.id}`, { workload_identities: [next] });
+    expect(both.status).toBe(400);
+    expect(both.body.details[0].path).toBe('jwks');
+    const federated = await admin('PATCH', `/agents/${agent.id}`, { workload_identities: [next], jwks: null });
+    expect(federated.status).toBe(200);
+    expect(federated.body).toMatchObject({ workload_identities: [next], jwks: null });
+    expect((await server.db.prisma.client.findUnique({ where: { id: agent.id } }))!.metadata).toMatchObject({ workload_federation: true });
+  });
+
+  it('refuses workload identities for an agent that authenticates with a secret', async () => {
+    const agent = await createSecretAgent('Secret then platform');
+    const patched = await admin('PATCH', `/agents/${agent.id}`, { workload_identities: [{ issuer: PLATFORM, subject: subject() }] });
+    expect(patched.status).toBe(400);
+    expect(patched.body.details[0].path).toBe('token_endpoint_auth_method');
+    expect((await tokenRequest(agent.id, agent.client_secret)).status).toBe(200);
+  });
+
+  it('keeps the agent’s client ids at other authorization servers, one per server', async () => {
+    const remote = [
+      { authorization_server: 'https://as.partner.example', client_id: 'partner-client-7' },
+      { authorization_server: 'https://login.other.example/tenant-1', client_id: 'abc' },
+    ];
+    const created = await newAgent({ token_endpoint_auth_method: 'client_secret_basic', remote_client_ids: remote });
+    expect(created.status).toBe(201);
+    expect(created.body.remote_client_ids).toEqual(remote);
+    expect((await admin('GET', `/agents/${created.body.id}`)).body.remote_client_ids).toEqual(remote);
+    const patched = await admin('PATCH', `/agents/${created.body.id}`, { remote_client_ids: [remote[1]] });
+    expect(patched.body.remote_client_ids).toEqual([remote[1]]);
+    expect((await admin('PATCH', `/agents/${created.body.id}`, { scopes: ['files:read'] })).body.remote_client_ids).toEqual([remote[1]]);
+
+    const twice = await admin('PATCH', `/agents/${created.body.id}`, { remote_client_ids: [remote[0], { ...remote[0], client_id: 'other' }] });
+    expect(twice.status).toBe(400);
+    expect(twice.body.details[0].path).toBe('remote_client_ids');
+    const notIssuer = await admin('PATCH', `/agents/${created.body.id}`, { remote_client_ids: [{ authorization_server: 'https://as.example/?x=1', client_id: 'a' }] });
+    expect(notIssuer.status).toBe(400);
+    expect(notIssuer.body.details[0].path).toBe('remote_client_ids.0.authorization_server');
+    expect((await admin('GET', `/agents/${created.body.id}`)).body.remote_client_ids).toEqual([remote[1]]);
+  });
+});

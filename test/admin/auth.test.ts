@@ -29,6 +29,12 @@ beforeAll(async () => {
   const app = await admin('POST', '/clients', { name: 'Matrix app', grant_types: ['client_credentials'], resources: [API], scopes: ['files:read'] });
   ids.clients = app.body.client_id;
   ids['client-domains'] = 'example.test';
+  const trusted = await admin('POST', '/trusted-issuers', {
+    issuer: 'https://idp.auth-test.example.com',
+    jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] },
+    purposes: ['id_jag'],
+  });
+  ids['trusted-issuers'] = trusted.body.id;
   // A token of the agent's own, so that /tokens/{jti} names a record.
   const token = await fetch(`${server.url}/token`, {
     method: 'POST',
@@ -49,8 +55,8 @@ afterAll(async () => {
 /** A documented path with its `{id}` filled in by a record of that collection. */
 const concrete = (path: string) => path.replace(/\{(id|jti|domain)\}/, ids[path.split('/')[1]!]!);
 
-it('covers every documented operation (38 routes)', () => {
-  expect(operations).toHaveLength(38);
+it('covers every documented operation (43 routes)', () => {
+  expect(operations).toHaveLength(43);
 });
 
 it('answers 401 with WWW-Authenticate: Bearer to requests without a key, on every route', async () => {
@@ -86,7 +92,7 @@ it('lets an auditor read every list and item', async () => {
   expect(reads.map((op) => op.path).sort()).toEqual(
     [
       '/admin-keys', '/agents', '/agents/{id}', '/approvals', '/approvals/{id}', '/audit', '/audit/export', '/client-domains', '/clients', '/clients/{id}',
-      '/resources', '/resources/{id}', '/tokens', '/tokens/{jti}', '/users', '/users/{id}',
+      '/resources', '/resources/{id}', '/tokens', '/tokens/{jti}', '/trusted-issuers', '/trusted-issuers/{id}', '/users', '/users/{id}',
     ].sort(),
   );
   for (const { path } of reads) {
@@ -101,7 +107,7 @@ it('lets an auditor read every list and item', async () => {
 it('answers 403 to an auditor on every write route, and the write does not happen', async () => {
   const auditor = adminClient(server, auditorKey);
   const writes = operations.filter((op) => op.write);
-  expect(writes).toHaveLength(21);
+  expect(writes).toHaveLength(24);
   // Only the refusals are recorded (admin.refused, one each); nothing else happens.
   const events = async () => (await admin('GET', '/audit?limit=200')).body.items.map((e: { action: string }) => e.action) as string[];
   // The one POST that is not a write: the policy's dry run (test/admin/decisions.test.ts).

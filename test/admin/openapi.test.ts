@@ -30,6 +30,7 @@ const EXPECTED = [
   'POST /approvals', 'GET /approvals', 'GET /approvals/{id}', 'DELETE /approvals/{id}',
   'GET /tokens', 'GET /tokens/{jti}', 'POST /decisions', 'POST /revocations', 'GET /audit', 'GET /audit/export',
   'GET /client-domains', 'POST /client-domains', 'DELETE /client-domains/{domain}',
+  'POST /trusted-issuers', 'GET /trusted-issuers', 'GET /trusted-issuers/{id}', 'PATCH /trusted-issuers/{id}', 'DELETE /trusted-issuers/{id}',
 ];
 
 const operations = () =>
@@ -115,13 +116,20 @@ it('documents the error shape and the errors of every operation (400, 401, and 4
 it('documents request bodies and query parameters from the validating schemas', () => {
   const createAgent = resolve(operations().find((op) => op.key === 'POST /agents')!.operation.requestBody.content['application/json'].schema.$ref);
   expect(createAgent.additionalProperties).toBe(false);
-  expect(createAgent.required).toEqual(expect.arrayContaining(['name', 'owner_user_id', 'scopes', 'audiences', 'token_endpoint_auth_method']));
+  expect(createAgent.required).toEqual(expect.arrayContaining(['name', 'owner_user_id', 'scopes', 'audiences']));
+  // A method, unless workload identities (whose assertions are private_key_jwt) are given.
+  expect(createAgent.anyOf).toEqual([{ required: ['token_endpoint_auth_method'] }, { required: ['workload_identities'] }]);
   expect(createAgent.properties.token_endpoint_auth_method.enum).toEqual(['private_key_jwt', 'client_secret_basic', 'client_secret_post']);
   const revocation = resolve(operations().find((op) => op.key === 'POST /revocations')!.operation.requestBody.content['application/json'].schema.$ref);
   expect(revocation.oneOf).toHaveLength(5);
   const audit = operations().find((op) => op.key === 'GET /audit')!.operation;
   expect(audit.parameters.map((p: Schema) => p.name)).toEqual(['limit', 'cursor', 'actor_type', 'agent_id', 'user_id', 'action', 'since', 'until']);
   expect(audit.parameters.find((p: Schema) => p.name === 'limit').schema).toMatchObject({ maximum: 200, default: 50 });
+  const trustedIssuer = resolve(operations().find((op) => op.key === 'POST /trusted-issuers')!.operation.requestBody.content['application/json'].schema.$ref);
+  expect(trustedIssuer.required).toEqual(expect.arrayContaining(['issuer', 'purposes']));
+  expect(trustedIssuer.properties.purposes.items.enum).toEqual(['workload', 'id_jag']);
+  // No body, so no content, for a 204.
+  expect(operations().find((op) => op.key === 'DELETE /trusted-issuers/{id}')!.operation.responses['204']).toEqual({ description: 'Deleted' });
   const agent = operations().find((op) => op.key === 'GET /agents/{id}')!.operation;
   expect(agent.parameters).toEqual([{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }]);
 });
@@ -143,6 +151,8 @@ it('describes what the API really answers', async () => {
   await agentToken(server, agent);
   const resource = (await admin('GET', '/resources')).body.items[0];
   const app = (await admin('POST', '/clients', { name: 'Documented app', resources: [API], scopes: ['files:read'] })).body;
+  const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] };
+  const trusted = (await admin('POST', '/trusted-issuers', { issuer: 'https://documented-idp.example.com', jwks, purposes: ['workload', 'id_jag'] })).body;
   const calls: Array<[string, string, string, unknown?]> = [
     ['GET /users', 'GET', '/users'],
     ['GET /users/{id}', 'GET', `/users/${user.id}`],
@@ -165,6 +175,14 @@ it('describes what the API really answers', async () => {
     ['PATCH /clients/{id}', 'PATCH', `/clients/${app.id}`, { resource_server: API }],
     ['POST /clients/{id}/secret', 'POST', `/clients/${app.id}/secret`],
     ['DELETE /clients/{id}', 'DELETE', `/clients/${app.id}`],
+    ['POST /trusted-issuers', 'POST', '/trusted-issuers', { issuer: 'https://documented-platform.example.com', jwks_uri: 'https://documented-platform.example.com/jwks', purposes: ['workload'], allowed_clients: [agent.id], allowed_resources: [API] }],
+    ['GET /trusted-issuers', 'GET', '/trusted-issuers'],
+    ['GET /trusted-issuers/{id}', 'GET', `/trusted-issuers/${trusted.id}`],
+    ['PATCH /trusted-issuers/{id}', 'PATCH', `/trusted-issuers/${trusted.id}`, { name: 'Documented', allowed_clients: null }],
+    ['POST /users', 'POST', '/users', { username: 'documented-human', password: 'correct horse battery staple', external_identities: [{ issuer: trusted.issuer, subject: 'doc' }] }],
+    ['PATCH /agents/{id}', 'PATCH', `/agents/${agent.id}`, { remote_client_ids: [{ authorization_server: 'https://as.partner.example', client_id: 'doc' }] }],
+    ['POST /agents', 'POST', '/agents', { name: 'Doc workload', owner_user_id: user.id, scopes: [], audiences: [API], workload_identities: [{ issuer: trusted.issuer, subject: 'doc' }] }],
+    ['PATCH /resources/{id}', 'PATCH', `/resources/${resource.id}`, { authorization_server: null }],
   ];
   for (const [key, method, path, body] of calls) {
     const response = await admin(method, path, body);
