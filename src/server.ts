@@ -293,6 +293,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         }),
         createAdminApi({
           prefix, prisma: db.prisma, secrets, stores: { users, resources, agents, approvals, revocation, clients, dynamicClients }, limits, provider: () => provider.current,
+          federation: { allowLoopbackJwksUri: config.dynamicClients.allowLoopbackFetch },
         }),
       ],
       beforeProvider: [
