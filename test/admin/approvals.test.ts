@@ -47,6 +47,7 @@ it('provisions a delegation with granted_via "admin", audited as the admin’s a
     expires_at: expect.any(String),
     status: 'active',
     granted_via: 'admin',
+    issuer: null,
     created_at: expect.any(String),
     revoked_at: null,
     revoked_reason: null,
