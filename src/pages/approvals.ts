@@ -50,7 +50,7 @@ const HOW_GRANTED: Record<string, string> = {
   consent: 'You approved this on the consent page.',
   ciba: 'You approved this when the agent asked.',
   admin: 'Granted by an administrator.',
-  id_jag: 'Approved through your organisation\'s sign-in service, for one token.',
+  id_jag: 'Approved through your organisation\'s sign-in service, for one token',
 };
 
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
@@ -184,7 +184,7 @@ export function approvalsRoutes(deps: ApprovalsPageDependencies): Middleware {
           .map((a) => ({
             ...a,
             until: describeUntil(a.expiresAt, now),
-            howGranted: HOW_GRANTED[a.grantedVia] ?? a.grantedVia,
+            howGranted: a.grantedVia === 'id_jag' ? `${HOW_GRANTED.id_jag} (${a.issuer ?? 'unknown issuer'}).` : (HOW_GRANTED[a.grantedVia] ?? a.grantedVia),
             withdrawAction: `${base}/${a.id}/withdraw`,
             withdrawToken: csrf.issue(ctx, scope(`withdraw/${a.id}`)),
           })),

@@ -101,6 +101,24 @@ it('says who granted an approval and until when, in plain words', async () => {
   }
 }, 60_000);
 
+it('lists an approval that came through the organisation sign-in service (a redeemed ID-JAG), naming it, withdrawable', async () => {
+  const agent = await newAgent();
+  await server.stores.approvals.recordAssertion({
+    userId: aliceId, agentId: agent.id, scopes: ['files:read'], resource: API, expiresAt: new Date(Date.now() + 300_000), issuer: 'https://idp.example.test', jti: `jag-${count}`,
+  });
+  const page = await signedInPage();
+  try {
+    const entry = page.getByRole('listitem', { name: agent.name });
+    const text = await entry.innerText();
+    expect(text).toContain("Approved through your organisation's sign-in service, for one token (https://idp.example.test).");
+    await entry.getByRole('button', { name: /withdraw/i }).first().click();
+    await page.getByRole('heading', { level: 1, name: 'Your approvals' }).waitFor();
+    expect(await page.getByRole('listitem', { name: agent.name }).count()).toBe(0);
+  } finally {
+    await page.context().close();
+  }
+}, 60_000);
+
 it('lets the human deny a waiting request and block the agent in one step', async () => {
   const agent = await newAgent();
   const asked = await backchannel(agent);
