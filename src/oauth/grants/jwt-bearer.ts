@@ -22,6 +22,7 @@ import { toResourceFacts, type ResourceStore } from '../../resources/resource-st
 import { canonicalResourceIdentifier } from '../../resources/resource-identifier.js';
 import { setTokenContext } from '../../tokens/token-context.js';
 import { clientFacts } from '../request-facts.js';
+import { refuseGrant, resourceAccessToken } from './grant-support.js';
 import { AssertionError, unverifiedIssuer, type TrustedAssertions } from '../trusted-assertions.js';
 
 export { JWT_BEARER_GRANT };
@@ -124,20 +125,7 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       throw error;
     }
     try {
-      const token = new provider.AccessToken({
-        accountId: redemption.userId,
-        client,
-        scope,
-        gty: JWT_BEARER_GRANT,
-        expiresIn: allowance.lifetime,
-      } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
-      token.resourceServer = new provider.ResourceServer(allowance.audience, {
-        audience: allowance.audience,
-        scope,
-        accessTokenTTL: allowance.lifetime,
-        accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: 'ES256' } },
-      });
+      const token = resourceAccessToken(ctx, { accountId: redemption.userId, scopes: allowance.scopes, grantType: JWT_BEARER_GRANT, audience: allowance.audience, lifetime: allowance.lifetime });
       if (dpop) token.setThumbprint('jkt', dpop.thumbprint);
       const trail = [...allowance.trail, { limit: 'approval', detail: `approval ${approval.id}: ID-JAG ${redemption.jti} from ${redemption.issuer}` }];
       setTokenContext(ctx.state, { actorChain: allowance.actorChain, approvalId: approval.id, resource: allowance.resource, decision: trail });
@@ -169,20 +157,7 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       await issue(ctx, allowance, redemption, dpop);
     } catch (error) {
       if (!(error instanceof PolicyRefusal)) throw error;
-      (ctx.state as { refusalAudited?: boolean }).refusalAudited = true;
-      const clientId = ctx.oidc.client?.clientId;
-      const kind = clientFacts(ctx.oidc.client!).kind;
-      await deps.audit.record({
-        action: 'token.refused',
-        outcome: 'failure',
-        actor: { kind, id: clientId },
-        agentId: kind === 'agent' ? clientId : undefined,
-        clientId,
-        requestId: (ctx.state as { requestId?: string }).requestId,
-        ip: ctx.ip,
-        details: { rule: error.rule, error: error.code, description: error.message, grant_type: JWT_BEARER_GRANT, issuer: unverifiedIssuer(one(ctx.oidc.params?.assertion) ?? '')?.iss },
-      });
-      throw Object.assign(new errors.CustomOIDCProviderError(error.code, error.message), { rule: error.rule });
+      return refuseGrant(ctx, deps.audit, error, 'token.refused', { grant_type: JWT_BEARER_GRANT, issuer: unverifiedIssuer(one(ctx.oidc.params?.assertion) ?? '')?.iss });
     }
   };
 }

@@ -25,6 +25,7 @@ import { TOKEN_TYPE, type IdTokenResolver, type PresentedToken, type TokenResolv
 import { setTokenContext } from '../../tokens/token-context.js';
 import { toResourceFacts, type ResourceStore } from '../../resources/resource-store.js';
 import { clientFacts } from '../request-facts.js';
+import { refuseGrant, resourceAccessToken } from './grant-support.js';
 
 export const PARAMETERS = [
   'subject_token',
@@ -191,20 +192,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
     const scope = allowance.scopes.join(' ');
     // No oidc-provider Grant stands behind an exchanged token: the approval does, and revoking it revokes the token
     // through its record (approval_id, parent_jti).
-    const token = new provider.AccessToken({
-      accountId: subject.subject,
-      client,
-      scope,
-      gty: TOKEN_EXCHANGE,
-      expiresIn: allowance.lifetime,
-    } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
-    token.resourceServer = new provider.ResourceServer(allowance.audience, {
-      audience: allowance.audience,
-      scope,
-      accessTokenTTL: allowance.lifetime,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'ES256' } },
-    });
+    const token = resourceAccessToken(ctx, { accountId: subject.subject, scopes: allowance.scopes, grantType: TOKEN_EXCHANGE, audience: allowance.audience, lifetime: allowance.lifetime });
     if (dpop) {
       await checkDpopReplay(provider, ctx, dpop, client.clientId, errors.InvalidGrant);
       token.setThumbprint('jkt', dpop.thumbprint);
@@ -234,19 +222,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
       decided = { allowance: allowanceOrThrow(facts), subject, dpop };
     } catch (error) {
       if (!(error instanceof PolicyRefusal)) throw error;
-      (ctx.state as { refusalAudited?: boolean }).refusalAudited = true;
-      const clientId = ctx.oidc.client?.clientId;
-      await deps.audit.record({
-        action: 'token_exchange.refused',
-        outcome: 'failure',
-        actor: { kind: clientFacts(ctx.oidc.client!).kind, id: clientId },
-        agentId: clientFacts(ctx.oidc.client!).kind === 'agent' ? clientId : undefined,
-        clientId,
-        requestId: (ctx.state as { requestId?: string }).requestId,
-        ip: ctx.ip,
-        details: { rule: error.rule, error: error.code, description: error.message },
-      });
-      throw Object.assign(new errors.CustomOIDCProviderError(error.code, error.message), { rule: error.rule });
+      return refuseGrant(ctx, deps.audit, error, 'token_exchange.refused');
     }
     if (ctx.oidc.params?.requested_token_type === TOKEN_TYPE.idJag) await issueIdJag(ctx, decided.allowance, decided.subject);
     else await issue(ctx, decided.allowance, decided.subject, decided.dpop);
