@@ -46,8 +46,11 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
 
   const middleware: Middleware = async (ctx, next) => {
     const endpoint = options.endpoints[ctx.path];
-    if (ctx.method !== 'POST' || !endpoint || !ctx.is('application/x-www-form-urlencoded')) return next();
-    const params = new URLSearchParams(bufferedBody(ctx).toString('utf8'));
+    if (ctx.method !== 'POST' || !endpoint) return next();
+    const body = bufferedBody(ctx);
+    // Most requests carry no client assertion: they pass without a parse.
+    if (!body.includes('client_assertion') || !ctx.is('application/x-www-form-urlencoded')) return next();
+    const params = new URLSearchParams(body.toString('utf8'));
     const assertion = params.getAll('client_assertion');
     // Anything but one assertion, or another mechanism besides it, is oidc-provider's to refuse as it stands.
     if (assertion.length !== 1 || params.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE || params.has('client_secret') || ctx.get('authorization')) {
