@@ -153,7 +153,13 @@ export function createProvider(options: ProviderOptions): Provider {
           if (target === undefined || !(await options.isRemoteResource?.(target))) return target as string;
           return policyEdge(() => targetResource(facts, undefined, grant, asks, { defaultIsRemote: true })) as string;
         },
-        useGrantedResource: () => true,
+        // A granted resource is used without being named again, except a remote one (served by another
+        // authorization server): a code or refresh for it signs the human in (ID token) and the agent asks for an
+        // ID-JAG with that ID token; no access token of this server is ever issued for it.
+        useGrantedResource: async (_ctx, model) => {
+          const granted = [(model as { resource?: string | string[] }).resource ?? []].flat();
+          return !(granted.length === 1 && (await options.isRemoteResource?.(granted[0]!)));
+        },
         // Every resource-bound token and every question to a human asks the policy: it answers the scopes the token
         // may carry (or a human may be asked for) and the lifetime, or refuses with a rule.
         getResourceServerInfo: async (ctx, identifier, client) => {

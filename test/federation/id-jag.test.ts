@@ -216,15 +216,19 @@ describe('two agentauth servers: one the enterprise IdP, one the resource author
     });
     expect(agentAtIdp.status).toBe(201);
     const wiki = { id: agentAtIdp.body.id, secret: agentAtIdp.body.client_secret };
-    expect((await atIdp('POST', '/approvals', { user_id: alice.body.id, agent_id: wiki.id, scopes: ['chat.read', 'chat.history'], resources: [CHAT] })).status).toBe(201);
 
-    // 1. SSO at the IdP: an ID token for the agent.
+    // 1. SSO at the IdP, where the human approves the agent at the remote resource on the consent page: the code
+    // yields an ID token (and no access token of the IdP for the remote resource).
     const idpConfig = await configFor(idp, wiki);
-    const end = await authorize(idp, humanBrowser(idp, { username: 'alice', password: 'correct horse battery staple' }), idpConfig, { redirectUri, scope: 'openid' }, true);
+    const end = await authorize(idp, humanBrowser(idp, { username: 'alice', password: 'correct horse battery staple' }), idpConfig, { redirectUri, scope: 'openid chat.read', resource: CHAT }, true);
     expect(end.kind).toBe('code');
     const signedIn = await redeem(idpConfig, end as Extract<typeof end, { kind: 'code' }>);
     if (!signedIn.ok) throw new Error(`code redemption failed: ${JSON.stringify(signedIn)}`);
     const idToken = String(signedIn.body.id_token);
+    const signInToken = String(signedIn.body.access_token);
+    expect(signInToken.split('.')).toHaveLength(1);
+    const consented = await atIdp('GET', `/approvals?agent_id=${wiki.id}`);
+    expect(consented.body.items).toEqual([expect.objectContaining({ granted_via: 'consent', scopes: ['chat.read'], resources: [CHAT] })]);
 
     // A local access token for the remote resource is never issued: only an ID-JAG for its server.
     const local = await refusal(client.genericGrantRequest(idpConfig, EXCHANGE, { subject_token: idToken, subject_token_type: ID_TOKEN, resource: CHAT, audience: as.issuer }));
