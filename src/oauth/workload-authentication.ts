@@ -77,6 +77,8 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
       });
     };
 
+    // An ID-JAG is a grant, never a credential (RFC 8725 §3.11: a typed JWT is accepted only where its type is).
+    if (claimed.typ?.toLowerCase().replace(/^application\//, '') === 'oauth-id-jag+jwt') return refuse('an ID-JAG is not a client assertion: redeem it with the jwt-bearer grant');
     // oidc-provider's private_key_jwt would refuse it too (iss must be the client id), but not say why.
     if (!trust) return refuse(`client assertion from ${claimed.iss}: not a trusted workload issuer here (and a private_key_jwt assertion has iss = sub = client_id)`);
     let claims;

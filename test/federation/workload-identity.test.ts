@@ -123,6 +123,17 @@ describe('refused platform assertions (invalid_client)', () => {
     expect((await refusal(clientCredentials(await serviceAccountToken({ lifetime: 7200 })))).description).toMatch(/longer than 3600 seconds/);
   });
 
+  it('typed as an ID-JAG, even from a trusted issuer with the right subject', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const idJag = await new SignJWT({ client_id: agentId, jti: 'jag-1' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'cluster-1', typ: 'oauth-id-jag+jwt' })
+      .setIssuer(CLUSTER).setSubject(SUBJECT).setAudience(server.issuer).setIssuedAt(now).setExpirationTime(now + 300)
+      .sign(clusterKey);
+    const refused = await refusal(clientCredentials(idJag));
+    expect(refused.error).toBe('invalid_client');
+    expect(refused.description).toMatch(/not a client assertion/);
+  });
+
   it('naming another client_id than its workload identity maps to', async () => {
     const refused = await refusal(clientCredentials(await serviceAccountToken(), 'someone-else'));
     expect(refused.error).toBe('invalid_client');
