@@ -48,7 +48,8 @@ export type AgentConsentDependencies = {
 
 /** A scope line of the agent consent: `stepUp` scopes (requires_approval) are never part of a standing delegation. */
 export type AgentConsentRequest = Omit<ConsentRequest, 'resources'> & {
-  resources: Array<{ identifier: string; name: string; scopes: Array<{ name: string; description: string; stepUp: boolean }> }>;
+  /** `authorizationServer`: a remote resource, which the agent reaches through that server with this approval. */
+  resources: Array<{ identifier: string; name: string; authorizationServer: string | null; scopes: Array<{ name: string; description: string; stepUp: boolean }> }>;
 };
 
 const HOUR = 3600;
@@ -94,7 +95,7 @@ export function createAgentConsent(deps: AgentConsentDependencies) {
       request.resources.map(async (r) => {
         const resource = await deps.resources.findByIdentifier(r.identifier);
         const approvalOnly = new Set(resource ? toResourceFacts(resource).approvalOnly : []);
-        return { ...r, scopes: r.scopes.map((s) => ({ ...s, stepUp: approvalOnly.has(s.name) })) };
+        return { ...r, authorizationServer: resource?.authorizationServer ?? null, scopes: r.scopes.map((s) => ({ ...s, stepUp: approvalOnly.has(s.name) })) };
       }),
     );
     return { ...request, resources };

@@ -220,7 +220,12 @@ describe('two agentauth servers: one the enterprise IdP, one the resource author
     // 1. SSO at the IdP, where the human approves the agent at the remote resource on the consent page: the code
     // yields an ID token (and no access token of the IdP for the remote resource).
     const idpConfig = await configFor(idp, wiki);
-    const end = await authorize(idp, humanBrowser(idp, { username: 'alice', password: 'correct horse battery staple' }), idpConfig, { redirectUri, scope: 'openid chat.read', resource: CHAT }, true);
+    const human = humanBrowser(idp, { username: 'alice', password: 'correct horse battery staple' });
+    const asked = await authorize(idp, human, idpConfig, { redirectUri, scope: 'openid chat.read', resource: CHAT }, false);
+    // The consent page says plainly that the service is run elsewhere and who grants access to it.
+    expect(asked.kind).toBe('consent');
+    expect((asked as Extract<typeof asked, { kind: 'consent' }>).html).toContain(`This service is run elsewhere: the agent will use your approval to get access from ${as.issuer}.`);
+    const end = await authorize(idp, human, idpConfig, { redirectUri, scope: 'openid chat.read', resource: CHAT }, true);
     expect(end.kind).toBe('code');
     const signedIn = await redeem(idpConfig, end as Extract<typeof end, { kind: 'code' }>);
     if (!signedIn.ok) throw new Error(`code redemption failed: ${JSON.stringify(signedIn)}`);
