@@ -23,7 +23,7 @@ export type RevocationTarget =
 /** Who revokes, for the audit log. */
 export type Revoker = Pick<AuditEventInput, 'actor' | 'requestId' | 'ip'>;
 
-const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken', 'IdJag'];
 
 type Tx = Prisma.TransactionClient;
 
