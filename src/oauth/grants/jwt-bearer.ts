@@ -124,30 +124,32 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       if (error instanceof AssertionReplayedError) throw new PolicyRefusal('assertion_replayed', 'this ID-JAG was already redeemed: ask the IdP for a new one');
       throw error;
     }
+    let value: string;
     try {
       const token = resourceAccessToken(ctx, { accountId: redemption.userId, scopes: allowance.scopes, grantType: JWT_BEARER_GRANT, audience: allowance.audience, lifetime: allowance.lifetime });
       if (dpop) token.setThumbprint('jkt', dpop.thumbprint);
       const trail = [...allowance.trail, { limit: 'approval', detail: `approval ${approval.id}: ID-JAG ${redemption.jti} from ${redemption.issuer}` }];
       setTokenContext(ctx.state, { actorChain: allowance.actorChain, approvalId: approval.id, resource: allowance.resource, decision: trail });
       ctx.oidc.entity('AccessToken', token);
-      const value = await token.save();
-      await deps.audit.record({
-        action: 'approval.id_jag',
-        outcome: 'success',
-        actor: { kind: 'agent', id: client.clientId },
-        userId: redemption.userId,
-        agentId: client.clientId,
-        clientId: client.clientId,
-        requestId: (ctx.state as { requestId?: string }).requestId,
-        ip: ctx.ip,
-        details: { approval_id: approval.id, issuer: redemption.issuer, assertion_jti: redemption.jti, scopes: allowance.scopes, resource: allowance.resource },
-      });
-      ctx.body = { access_token: value, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: allowance.lifetime, scope };
+      value = await token.save();
     } catch (error) {
-      // No token left this server: the approval it would stand under is not kept (the ID-JAG may be presented again).
+      // No token was recorded: the approval it would stand under is not kept (the ID-JAG may be presented again).
       await deps.approvals.discard(approval.id).catch(() => undefined);
       throw error;
     }
+    // The token is recorded under its approval: from here on a failure leaves both, consistent and revocable.
+    await deps.audit.record({
+      action: 'approval.id_jag',
+      outcome: 'success',
+      actor: { kind: 'agent', id: client.clientId },
+      userId: redemption.userId,
+      agentId: client.clientId,
+      clientId: client.clientId,
+      requestId: (ctx.state as { requestId?: string }).requestId,
+      ip: ctx.ip,
+      details: { approval_id: approval.id, issuer: redemption.issuer, assertion_jti: redemption.jti, scopes: allowance.scopes, resource: allowance.resource },
+    });
+    ctx.body = { access_token: value, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: allowance.lifetime, scope };
   }
 
   return async function jwtBearer(ctx: KoaContextWithOIDC): Promise<void> {
