@@ -23,8 +23,13 @@ export function connectDatabase(url: string, log: Logger, poolSize = 10): Databa
     application_name: 'agentauth',
   });
   // An idle connection dying (database restart, network blip) must not crash the process: the pool drops that
-  // connection and opens a new one on the next query.
-  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
+  // connection and opens a new one on the next query. Once the pool is closing, a connection the server ends while
+  // it is still being closed (the embedded PostgreSQL stopping right after) is expected, not worth a warning: pg-pool's
+  // end() resolves before every socket is gone.
+  let closing = false;
+  pool.on('error', (error) => {
+    if (!closing) log.warn({ err: error }, 'idle database connection lost');
+  });
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
 
   return {
@@ -42,6 +47,7 @@ export function connectDatabase(url: string, log: Logger, poolSize = 10): Databa
       }
     },
     async close() {
+      closing = true;
       await prisma.$disconnect();
       await pool.end();
     },
