@@ -42,7 +42,7 @@ import { createStandingApprovalStore } from './approvals/standing-approval-store
 import { createPayloadStore } from './oauth/payload-store.js';
 import { jwtTokenHandles } from './oauth/jwt-token-handles.js';
 import { PARAMETERS as TOKEN_EXCHANGE_PARAMETERS, REPEATABLE as TOKEN_EXCHANGE_REPEATABLE, tokenExchangeHandler } from './oauth/grants/token-exchange.js';
-import { createRequestFactsLoader } from './oauth/request-facts.js';
+import { createRequestFactsLoader, remoteResourceCheck } from './oauth/request-facts.js';
 import { refusalAuditor } from './oauth/refusal-audit.js';
 import { createProvider } from './oauth/provider.js';
 import type { JWK as JoseJwk } from 'jose';
@@ -228,7 +228,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           { grantType: JWT_BEARER_GRANT, handler: jwtBearer, parameters: JWT_BEARER_PARAMETERS, repeatable: JWT_BEARER_REPEATABLE },
         ],
         workloadCredentials: workload,
-        isRemoteResource: async (identifier) => Boolean((await resources.findByIdentifier(identifier))?.authorizationServer),
+        isRemoteResource: remoteResourceCheck(resources),
         // draft-ietf-oauth-identity-assertion-authz-grant: this server redeems ID-JAGs (jwt-bearer) and issues them.
         metadata: {
           authorization_grant_profiles_supported: [ID_JAG_PROFILE],

@@ -130,6 +130,13 @@ type Writer = PrismaClient | Prisma.TransactionClient;
 
 export type AgentSummary = { id: string; name: string; description: string; ownerName: string };
 
+const summarySelect = { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } } as const;
+
+/** How a human is shown an agent: its name and description, and its owner's name (none for a self-arriving agent). */
+function toSummary(agent: { id: string; name: string; description: string; owner: { displayName: string | null; username: string } | null }): AgentSummary {
+  return { id: agent.id, name: agent.name, description: agent.description, ownerName: agent.owner ? (agent.owner.displayName ?? agent.owner.username) : '' };
+}
+
 export function createAgentStore(prisma: PrismaClient, deps: { resources: ResourceStore; secrets: SecretHasher; config: Pick<Config, 'agents'> }) {
   const { resources, secrets, config } = deps;
 
@@ -221,18 +228,15 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
      * How a human is told who asks (consent, /approvals): the agent's name and description, its owner's name (none
      * for a client that arrived by itself), where it came from and where it sends the browser back to.
      */
-    async describe(id: string): Promise<{ id: string; name: string; description: string; ownerName: string; origin: string; status: Agent['status']; redirectUris: string[] } | undefined> {
+    async describe(id: string): Promise<(AgentSummary & { origin: string; status: Agent['status']; redirectUris: string[] }) | undefined> {
       const agent = await prisma.agent.findUnique({
         where: { id },
-        select: { id: true, name: true, description: true, origin: true, status: true, owner: { select: { displayName: true, username: true } }, client: { select: { metadata: true } } },
+        select: { ...summarySelect, origin: true, status: true, client: { select: { metadata: true } } },
       });
       if (!agent) return undefined;
       const redirectUris = ((agent.client.metadata as { redirect_uris?: unknown }).redirect_uris ?? []) as string[];
       return {
-        id: agent.id,
-        name: agent.name,
-        description: agent.description,
-        ownerName: agent.owner ? (agent.owner.displayName ?? agent.owner.username) : '',
+        ...toSummary(agent),
         origin: agent.origin,
         status: agent.status,
         redirectUris: redirectUris.filter((uri) => typeof uri === 'string'),
@@ -326,11 +330,7 @@ export function createAgentStore(prisma: PrismaClient, deps: { resources: Resour
     /** What a human is shown about agents: name, description and owner (for the /approvals page). */
     async summaries(ids: string[]): Promise<AgentSummary[]> {
       if (ids.length === 0) return [];
-      const rows = await prisma.agent.findMany({
-        where: { id: { in: ids } },
-        select: { id: true, name: true, description: true, owner: { select: { displayName: true, username: true } } },
-      });
-      return rows.map((a) => ({ id: a.id, name: a.name, description: a.description, ownerName: a.owner ? (a.owner.displayName ?? a.owner.username) : '' }));
+      return (await prisma.agent.findMany({ where: { id: { in: ids } }, select: summarySelect })).map(toSummary);
     },
   };
 }

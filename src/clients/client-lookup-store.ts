@@ -5,20 +5,14 @@
 import type { ClientMetadata } from 'oidc-provider';
 import type pg from 'pg';
 import { createBatcher } from '../db/batching.js';
-import { clientMetadataFromRow, type ClientRow } from './client-store.js';
-
-const FIND = `
-  SELECT c.id, c.metadata, c.secret_hash, c.scopes, c.resources, a.status::text AS agent_status, a.scopes AS agent_scopes,
-         a.audiences AS agent_audiences, a.max_token_ttl AS agent_max_token_ttl
-  FROM clients c LEFT JOIN agents a ON a.id = c.id
-  WHERE c.id = ANY($1::text[])`;
+import { clientMetadataFromRow, FIND_CLIENTS_SQL, type ClientRow } from './client-store.js';
 
 export function createClientLookupStore(pool: pg.Pool, options: { maxBatch?: number; maxInFlight?: number } = {}) {
   const find = createBatcher<string, ClientMetadata | undefined>({
     maxBatch: options.maxBatch ?? 64,
     maxInFlight: options.maxInFlight ?? 1,
     async run(ids) {
-      const { rows } = await pool.query<ClientRow & { id: string }>({ name: 'agentauth_find_clients', text: FIND, values: [ids] });
+      const { rows } = await pool.query<ClientRow & { id: string }>({ name: 'agentauth_find_clients', text: FIND_CLIENTS_SQL, values: [ids] });
       const byId = new Map(rows.map((row) => [row.id, row]));
       return ids.map((id) => {
         const row = byId.get(id);

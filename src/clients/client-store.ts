@@ -133,6 +133,16 @@ const asNewApp = (app: App): NewApp => ({
 
 type Writer = PrismaClient | Prisma.TransactionClient;
 
+/**
+ * Clients by id, each with its agent's live record (status, ceiling, audiences, lifetime): the one read behind
+ * `findMetadata` here and the token endpoint's pooled lookup (src/clients/client-lookup-store.ts).
+ */
+export const FIND_CLIENTS_SQL = `
+  SELECT c.id, c.metadata, c.secret_hash, c.scopes, c.resources, a.status::text AS agent_status, a.scopes AS agent_scopes,
+         a.audiences AS agent_audiences, a.max_token_ttl AS agent_max_token_ttl
+  FROM clients c LEFT JOIN agents a ON a.id = c.id
+  WHERE c.id = ANY($1::text[])`;
+
 export type ClientRow = {
   metadata: unknown;
   secret_hash: string | null;
@@ -319,11 +329,7 @@ export function createClientStore(prisma: PrismaClient, secrets: SecretHasher, r
     async findMetadata(clientId: string): Promise<ClientMetadata | undefined> {
       // Runs for every authenticated request: one plain query rather than a relation read (measured with
       // `BENCH_CPU_PROF`: the query builder was the largest cost of the token endpoint).
-      const [row] = await prisma.$queryRaw<ClientRow[]>`
-        SELECT c.metadata, c.secret_hash, c.scopes, c.resources, a.status::text AS agent_status, a.scopes AS agent_scopes,
-               a.audiences AS agent_audiences, a.max_token_ttl AS agent_max_token_ttl
-        FROM clients c LEFT JOIN agents a ON a.id = c.id
-        WHERE c.id = ${clientId}`;
+      const [row] = await prisma.$queryRawUnsafe<ClientRow[]>(FIND_CLIENTS_SQL, [clientId]);
       return row ? clientMetadataFromRow(row) : undefined;
     },
 

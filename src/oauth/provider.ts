@@ -50,7 +50,7 @@ export type ProviderOptions = {
   /** Workload identity federation (src/oauth/workload-authentication.ts): the one-time credentials of its seam. */
   workloadCredentials?: { accepts(credential: string, clientId: string): boolean };
   /** Whether a resource is served by another authorization server (never a default resource here). */
-  isRemoteResource?: (identifier: string) => Promise<boolean>;
+  isRemoteResource?: (ctx: KoaContextWithOIDC, identifier: string) => Promise<boolean>;
   /** Extra server metadata (discovery and RFC 8414), e.g. the ID-JAG grant profile. */
   metadata?: Record<string, unknown>;
   log: Logger;
@@ -150,15 +150,15 @@ export function createProvider(options: ProviderOptions): Provider {
           const facts = clientFacts(client);
           const asks = requestedResourceScopes(ctx).length > 0;
           const target = policyEdge(() => targetResource(facts, undefined, grant, asks));
-          if (target === undefined || !(await options.isRemoteResource?.(target))) return target as string;
+          if (target === undefined || !(await options.isRemoteResource?.(ctx, target))) return target as string;
           return policyEdge(() => targetResource(facts, undefined, grant, asks, { defaultIsRemote: true })) as string;
         },
         // A granted resource is used without being named again, except a remote one (served by another
         // authorization server): a code or refresh for it signs the human in (ID token) and the agent asks for an
         // ID-JAG with that ID token; no access token of this server is ever issued for it.
-        useGrantedResource: async (_ctx, model) => {
+        useGrantedResource: async (ctx, model) => {
           const granted = [(model as { resource?: string | string[] }).resource ?? []].flat();
-          return !(granted.length === 1 && (await options.isRemoteResource?.(granted[0]!)));
+          return !(granted.length === 1 && (await options.isRemoteResource?.(ctx, granted[0]!)));
         },
         // Every resource-bound token and every question to a human asks the policy: it answers the scopes the token
         // may carry (or a human may be asked for) and the lifetime, or refuses with a rule.

@@ -36,7 +36,12 @@ export function clientFacts(client: { clientId: string }): ClientFacts {
 }
 
 const OIDC = new Set(OIDC_SCOPES);
-const words = (value: unknown): string[] => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
+/** A space-separated parameter or claim (`scope`) as its words; none when it is not a string. */
+export const words = (value: unknown): string[] => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
+/** The one value of a parameter oidc-provider parsed (the first, when it was repeated and allowed to be). */
+export const one = (value: unknown): string | undefined => (Array.isArray(value) ? value[0] : typeof value === 'string' ? value : undefined);
+/** Every value of a repeatable parameter. */
+export const all = (value: unknown): string[] => (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []);
 
 /** Which decision an oidc-provider request asks for. */
 export function grantKindOf(ctx: KoaContextWithOIDC): GrantKind | undefined {
@@ -64,6 +69,26 @@ export type RequestFactsDeps = {
   limits: RequestFacts['limits'];
 };
 
+const RESOURCES = Symbol('resources read in this request');
+
+/**
+ * The registered resource `identifier`, read once per request: the resource indicator hooks (is a granted or default
+ * resource remote?) and the policy's facts ask about the same resource in one token request.
+ */
+function resourceOf(ctx: KoaContextWithOIDC, resources: ResourceStore, identifier: string) {
+  type Read = ReturnType<ResourceStore['findByIdentifier']>;
+  const state = ctx.state as { [RESOURCES]?: Map<string, Read> };
+  const read = (state[RESOURCES] ??= new Map<string, Read>());
+  const found = read.get(identifier) ?? resources.findByIdentifier(identifier);
+  read.set(identifier, found);
+  return found;
+}
+
+/** Whether a resource is served by another authorization server (never a default resource, no token of ours). */
+export function remoteResourceCheck(resources: ResourceStore) {
+  return async (ctx: KoaContextWithOIDC, identifier: string): Promise<boolean> => Boolean((await resourceOf(ctx, resources, identifier))?.authorizationServer);
+}
+
 export function createRequestFactsLoader(deps: RequestFactsDeps) {
   return async function gather(ctx: KoaContextWithOIDC, identifier: string, client: { clientId: string }, now = Date.now()): Promise<RequestFacts> {
     const grant: GrantKind = grantKindOf(ctx) ?? 'authorization';
@@ -78,7 +103,7 @@ export function createRequestFactsLoader(deps: RequestFactsDeps) {
     const human = grant !== 'authorization' && grant !== 'backchannel' && grant !== 'client_credentials' && source?.accountId ? source.accountId : undefined;
     const grantId = entities.Grant?.jti;
     const [resource, approval] = await Promise.all([
-      deps.resources.findByIdentifier(identifier),
+      resourceOf(ctx, deps.resources, identifier),
       human && facts.kind === 'agent' && grantId ? deps.approvals.forGrant(grantId) : undefined,
     ]);
     const consented = human && entities.Grant ? words(entities.Grant.getResourceScope(identifier)) : undefined;

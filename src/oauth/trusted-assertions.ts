@@ -13,15 +13,21 @@ export const ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed2551
 /** Seconds of clock difference tolerated between this server and an outside issuer. */
 export const CLOCK_TOLERANCE = 30;
 
+/** The JWT `typ` of an Identity Assertion JWT Authorization Grant (draft-ietf-oauth-identity-assertion-authz-grant). */
+export const ID_JAG_TYP = 'oauth-id-jag+jwt';
+
 export class AssertionError extends Error {
   override name = 'AssertionError';
 }
 
-/** The unverified `iss` and `sub` of a compact JWT, to find its issuer; undefined when it is no JWT. */
+/**
+ * The unverified `iss` and `sub` of a compact JWT, to find its issuer, and its `typ` as media types compare (lower
+ * case, without `application/`, RFC 8725 §3.11); undefined when it is no JWT.
+ */
 export function unverifiedIssuer(jwt: string): { iss: string; sub: string; typ: string | undefined } | undefined {
   try {
     const { iss, sub } = decodeJwt(jwt);
-    const { typ } = decodeProtectedHeader(jwt);
+    const typ = decodeProtectedHeader(jwt).typ?.toLowerCase().replace(/^application\//, '');
     return typeof iss === 'string' && typeof sub === 'string' ? { iss, sub, typ } : undefined;
   } catch {
     return undefined;

@@ -22,7 +22,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { FederationLookupStore } from '../federation/federation-lookup-store.js';
 import { bufferedBody, replaceBody } from '../http/request-body.js';
 import type { Logger } from '../observability/logger.js';
-import { AssertionError, unverifiedIssuer, type TrustedAssertions } from './trusted-assertions.js';
+import { AssertionError, ID_JAG_TYP, unverifiedIssuer, type TrustedAssertions } from './trusted-assertions.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Seconds: the longest-lived platform assertion accepted (exp − iat, or exp − nbf, or exp − now). */
@@ -78,7 +78,7 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
     };
 
     // An ID-JAG is a grant, never a credential (RFC 8725 §3.11: a typed JWT is accepted only where its type is).
-    if (claimed.typ?.toLowerCase().replace(/^application\//, '') === 'oauth-id-jag+jwt') return refuse('an ID-JAG is not a client assertion: redeem it with the jwt-bearer grant');
+    if (claimed.typ === ID_JAG_TYP) return refuse('an ID-JAG is not a client assertion: redeem it with the jwt-bearer grant');
     // oidc-provider's private_key_jwt would refuse it too (iss must be the client id), but not say why.
     if (!trust) return refuse(`client assertion from ${claimed.iss}: not a trusted workload issuer here (and a private_key_jwt assertion has iss = sub = client_id)`);
     let claims;

@@ -21,12 +21,11 @@ import { PolicyRefusal } from '../../policy/rules.js';
 import { toResourceFacts, type ResourceStore } from '../../resources/resource-store.js';
 import { canonicalResourceIdentifier } from '../../resources/resource-identifier.js';
 import { setTokenContext } from '../../tokens/token-context.js';
-import { clientFacts } from '../request-facts.js';
+import { clientFacts, one, words } from '../request-facts.js';
 import { refuseGrant, resourceAccessToken } from './grant-support.js';
-import { AssertionError, unverifiedIssuer, type TrustedAssertions } from '../trusted-assertions.js';
+import { AssertionError, ID_JAG_TYP, unverifiedIssuer, type TrustedAssertions } from '../trusted-assertions.js';
 
 export { JWT_BEARER_GRANT };
-export const ID_JAG_TYP = 'oauth-id-jag+jwt';
 export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 export const PARAMETERS = ['assertion', 'scope', 'resource'];
 export const REPEATABLE = ['resource'];
@@ -43,8 +42,6 @@ export type JwtBearerDeps = {
 
 type Redemption = { issuer: string; jti: string; userId: string };
 
-const one = (value: unknown): string | undefined => (Array.isArray(value) ? value[0] : typeof value === 'string' ? value : undefined);
-const words = (value: unknown): string[] | undefined => (typeof value === 'string' ? value.split(' ').filter(Boolean) : undefined);
 
 export function jwtBearerHandler(deps: JwtBearerDeps) {
   async function gather(ctx: KoaContextWithOIDC): Promise<{ facts: RequestFacts; redemption: Redemption; dpop: DpopProof | undefined }> {
@@ -55,7 +52,7 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
     const claimed = unverifiedIssuer(assertion);
     if (!claimed) throw new PolicyRefusal('assertion_invalid', 'the assertion is not a signed JWT with iss and sub');
     // Only ID-JAGs are accepted on this grant: a JWT of another type (an ID token, an access token) is never one.
-    if (claimed.typ?.toLowerCase().replace(/^application\//, '') !== ID_JAG_TYP) {
+    if (claimed.typ !== ID_JAG_TYP) {
       throw new PolicyRefusal('assertion_invalid', `the assertion is not an ID-JAG (its JWT typ must be ${ID_JAG_TYP})`);
     }
     const trust = await deps.lookup.identityAssertion(claimed.iss, claimed.sub);
@@ -87,12 +84,12 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       requestedResource: identifier,
       resource: resource ? toResourceFacts(resource) : undefined,
       // The request's scopes; without them, the most the policy allows, which the ID-JAG's scopes bound.
-      requestedScopes: words(params!.scope),
+      requestedScopes: params!.scope === undefined ? undefined : words(params!.scope),
       human: trust.user,
       assertion: {
         issuer: trust.issuer.issuer,
         clientId: String(claims.client_id),
-        scopes: words(claims.scope),
+        scopes: claims.scope === undefined ? undefined : words(claims.scope),
         resources: claimedResources,
         allowedClients: trust.issuer.allowedClients,
         allowedResources: trust.issuer.allowedResources,

@@ -24,7 +24,8 @@ import { PolicyRefusal } from '../../policy/rules.js';
 import { TOKEN_TYPE, type IdTokenResolver, type PresentedToken, type TokenResolver } from '../../tokens/subject-token.js';
 import { setTokenContext } from '../../tokens/token-context.js';
 import { toResourceFacts, type ResourceStore } from '../../resources/resource-store.js';
-import { clientFacts } from '../request-facts.js';
+import { all, clientFacts, one } from '../request-facts.js';
+import { ID_JAG_TYP } from '../trusted-assertions.js';
 import { refuseGrant, resourceAccessToken } from './grant-support.js';
 
 export const PARAMETERS = [
@@ -62,8 +63,6 @@ export type TokenExchangeDeps = {
   };
 };
 
-const one = (value: unknown): string | undefined => (Array.isArray(value) ? value[0] : typeof value === 'string' ? value : undefined);
-const all = (value: unknown): string[] => (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []);
 const approvalFacts = (approvals: Array<{ id: string; agentId: string; scopes: string[]; resources: string[]; expiresAt: Date }>): ApprovalFacts[] =>
   approvals.map((a) => ({ id: a.id, agentId: a.agentId, scopes: a.scopes, resources: a.resources, expiresAt: a.expiresAt.getTime() }));
 
@@ -173,7 +172,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
       scope,
       ...(subject.authTime !== undefined ? { auth_time: subject.authTime } : {}),
     })
-      .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'oauth-id-jag+jwt' })
+      .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: ID_JAG_TYP })
       .setIssuer(deps.idJag.issuer)
       .setSubject(subject.subject)
       .setAudience(allowance.audience)
