@@ -13,7 +13,7 @@ const options = {
   connections: job.connections,
 };
 // Bounded: a few seconds of warm-up (JIT, pools, caches), then the measured run; both end on their own.
-if (job.warmup > 0) await autocannon({ ...options, duration: job.warmup });
+const warm = job.warmup > 0 ? await autocannon({ ...options, duration: job.warmup }) : undefined;
 const result = await autocannon({ ...options, duration: job.duration });
 process.stdout.write(
   `${JSON.stringify({
@@ -23,5 +23,7 @@ process.stdout.write(
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     total: result.requests.total,
+    // Every request this process sent, warm-up included (the server's CPU time per request divides by it).
+    sent: result.requests.total + (warm?.requests.total ?? 0),
   })}\n`,
 );

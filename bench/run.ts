@@ -7,11 +7,12 @@
 // on a large database (bench/seed-large.ts); the suspension of an agent holding 10,000 live tokens; server RSS.
 // Every server and every load generator (autocannon, bench/load.ts) runs in its own process, on loopback only.
 // BENCH_CONNECTIONS, BENCH_DURATION (seconds) change the load; BENCH_CPU_PROF=<dir> profiles the agentauth server;
-// BENCH_SKIP_LARGE=1 leaves out the large-database part (it takes a minute to seed).
+// BENCH_SKIP_LARGE=1 leaves out the large-database part (it takes a minute to seed); BENCH_ONLY=<prefixes> measures
+// only the small database's scenarios whose names start so (profiling one path), without goal lines.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,7 +35,11 @@ const AT = 'urn:ietf:params:oauth:token-type:access_token';
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const log = createLogger('warn');
 
-type Result = { name: string; rps: number; p50: number; p99: number; non2xx: number; errors: number };
+type Result = {
+  name: string; rps: number; p50: number; p99: number; non2xx: number; errors: number;
+  /** CPU time per request (warm-up included) of the server measured, and of every PostgreSQL process, in µs. */
+  serverUs?: number; postgresUs?: number;
+};
 type Request = { url: string; body: string; headers: Record<string, string> };
 
 async function freePort(): Promise<number> {
@@ -83,16 +88,41 @@ async function peakRss<T>(pid: number | undefined, during: Promise<T>): Promise<
   }
 }
 
-/** Runs autocannon in its own process (bench/load.ts). */
-async function load(name: string, request: Request): Promise<Result> {
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc (Linux); 0 when unreadable. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / TICKS_PER_S;
+}
+
+/** CPU time of every PostgreSQL process on this machine (server and backends), in seconds. */
+async function postgresCpuSeconds(): Promise<number> {
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((entry) => /^\d+$/.test(entry));
+  const comms = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')));
+  const times = await Promise.all(pids.filter((_, i) => comms[i]!.trim() === 'postgres').map((pid) => cpuSeconds(Number(pid))));
+  return times.reduce((sum, t) => sum + t, 0);
+}
+
+/** Runs autocannon in its own process (bench/load.ts); with `serverPid`, also the server's and PostgreSQL's CPU per request. */
+async function load(name: string, request: Request, serverPid?: number): Promise<Result> {
   const job = JSON.stringify({ ...request, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP });
+  const cpuBefore = serverPid ? await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds()]) : undefined;
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/load.js'), job], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number];
   if (code !== 0) throw new Error(`load generator for ${name} exited with ${code}`);
-  const result = JSON.parse(out.trim().split('\n').at(-1)!) as Omit<Result, 'name'>;
-  process.stderr.write(`  ${name}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99} ms\n`);
+  const { sent, ...result } = JSON.parse(out.trim().split('\n').at(-1)!) as Omit<Result, 'name'> & { sent: number };
+  if (cpuBefore && serverPid && sent > 0) {
+    const [server, postgres] = await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds()]);
+    result.serverUs = ((server - cpuBefore[0]) / sent) * 1e6;
+    // Backends that exit during the run take their CPU time with them: never below 0.
+    result.postgresUs = Math.max(0, ((postgres - cpuBefore[1]) / sent) * 1e6);
+  }
+  const cpu = result.serverUs === undefined ? '' : `, CPU ${result.serverUs.toFixed(0)} µs/req (PostgreSQL ${Math.max(0, result.postgresUs!).toFixed(0)})`;
+  process.stderr.write(`  ${name}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99} ms${cpu}\n`);
   return { name, ...result };
 }
 
@@ -231,7 +261,22 @@ async function startPeer(): Promise<{ measure(): Promise<Result>; stop(): Promis
   const request = {
     url: `http://127.0.0.1:${port}/token`, body: form({ grant_type: 'client_credentials', resource: API, scope: 'files:read' }), headers: basic('bench', 'bench-secret'),
   };
-  return { measure: () => load('client credentials (fair peer)', request), stop: () => stop(baseline) };
+  return { measure: () => load('client credentials (fair peer)', request, baseline.pid), stop: () => stop(baseline) };
+}
+
+/**
+ * The small database's scenarios; BENCH_ONLY=<comma-separated prefixes> keeps the matching ones (a profiling aid:
+ * the goal lines need them all).
+ */
+function smallScenarios(world: World): Array<[string, Request]> {
+  const all: Array<[string, Request]> = [
+    ['client credentials (agentauth)', world.clientCredentials],
+    ['token exchange (agentauth)', world.exchange],
+    ['introspection, live JWT (agentauth)', world.introspectLive],
+    ['introspection, revoked JWT (agentauth)', world.introspectRevoked],
+  ];
+  const only = process.env.BENCH_ONLY?.split(',').map((prefix) => prefix.trim()).filter(Boolean);
+  return only ? all.filter(([name]) => only.some((prefix) => name.startsWith(prefix))) : all;
 }
 
 /** An agentauth figure with the peer measured just before and just after it: its ratio uses their mean. */
@@ -247,9 +292,9 @@ async function main(): Promise<void> {
   let cascade: { ms: number; revoked: unknown; nextStatus: number; nextError: unknown } | undefined;
   const peer = await startPeer();
   // The machine is shared and its load drifts within minutes: each scenario is bracketed by peer runs.
-  const bracketed = async (name: string, request: Request): Promise<Scenario> => {
+  const bracketed = async (name: string, request: Request, serverPid: number | undefined): Promise<Scenario> => {
     const before = peers.at(-1) ?? (peers.push(await peer.measure()), peers.at(-1)!);
-    const result = await load(name, request);
+    const result = await load(name, request, serverPid);
     const after = await peer.measure();
     peers.push(after);
     return { ...result, peerRps: (before.rps + after.rps) / 2, peerP99: (before.p99 + after.p99) / 2 };
@@ -261,20 +306,19 @@ async function main(): Promise<void> {
     try {
       await check(small);
       // One unmeasured pass over every request first: the first scenario must not pay for JIT and lazy loading.
-      for (const request of [small.clientCredentials, small.exchange, small.introspectLive]) await warm(request);
-      const measured = await peakRss(server.pid, (async () => [
-        await bracketed('client credentials (agentauth)', small.clientCredentials),
-        await bracketed('token exchange (agentauth)', small.exchange),
-        await bracketed('introspection, live JWT (agentauth)', small.introspectLive),
-        await bracketed('introspection, revoked JWT (agentauth)', small.introspectRevoked),
-      ])());
+      for (const [, request] of smallScenarios(small)) await warm(request);
+      const measured = await peakRss(server.pid, (async () => {
+        const results: Scenario[] = [];
+        for (const [name, request] of smallScenarios(small)) results.push(await bracketed(name, request, server.pid));
+        return results;
+      })());
       scenarios.push(...measured.value);
       rssMb = measured.rssMb;
     } finally {
       await stop(server);
     }
 
-    if (!process.env.BENCH_SKIP_LARGE) {
+    if (!process.env.BENCH_SKIP_LARGE && !process.env.BENCH_ONLY) {
       let seedMs = 0;
       process.stderr.write(`seeding ${LARGE.tokens} token records, ${LARGE.auditEvents} chained audit events, ${LARGE.agents} agents, ${LARGE.approvals} approvals\n`);
       const big = await prepare(`agentauth_bench_large_${tag}`, async (url, kek) => {
@@ -287,7 +331,7 @@ async function main(): Promise<void> {
         await warm(big.exchange);
         // The peer ran long before the seeding: measure it again next to this scenario.
         peers.push(await peer.measure());
-        const measured = await peakRss(bigServer.pid, bracketed('token exchange, large database (agentauth)', big.exchange));
+        const measured = await peakRss(bigServer.pid, bracketed('token exchange, large database (agentauth)', big.exchange, bigServer.pid));
         large = { result: measured.value, seedMs };
         rssMb = Math.max(rssMb, measured.rssMb);
 
@@ -325,16 +369,34 @@ function report(
   out(`${CONNECTIONS} connections, ${DURATION} s each after ${WARMUP} s warm-up, ${os.cpus().length} cores, Node ${process.version}`);
   out('each agentauth figure is bracketed by fair-peer runs; "x peer" is its rate over their mean');
   out();
-  out(`${'scenario'.padEnd(46)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failed'.padStart(8)} ${'peer/s'.padStart(8)} ${'x peer'.padStart(7)}`);
+  const us = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(0)).padStart(8);
+  out(`${'scenario'.padEnd(46)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failed'.padStart(8)} ${'peer/s'.padStart(8)} ${'x peer'.padStart(7)} ${'cpu µs'.padStart(8)} ${'pg µs'.padStart(8)}`);
   for (const r of [...scenarios, ...(large ? [large.result] : [])]) {
-    out(`${r.name.padEnd(46)} ${r.rps.toFixed(0).padStart(8)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx + r.errors).padStart(8)} ${r.peerRps.toFixed(0).padStart(8)} ${ratio(r).toFixed(2).padStart(7)}`);
+    out(`${r.name.padEnd(46)} ${r.rps.toFixed(0).padStart(8)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx + r.errors).padStart(8)} ${r.peerRps.toFixed(0).padStart(8)} ${ratio(r).toFixed(2).padStart(7)} ${us(r.serverUs)} ${us(r.postgresUs)}`);
   }
-  out(`fair peer runs (client credentials): ${peers.map((p) => `${p.rps.toFixed(0)} req/s p99 ${p.p99} ms`).join('; ')}`);
+  out(`fair peer runs (client credentials): ${peers.map((p) => `${p.rps.toFixed(0)} req/s p99 ${p.p99} ms, CPU ${us(p.serverUs).trim()} µs/req`).join('; ')}`);
+  out('cpu µs: the server process\'s CPU time per request (all its threads); pg µs: every PostgreSQL process\'s');
   out();
   if (large) out(`large database seeded in ${(large.seedMs / 1000).toFixed(1)} s`);
   if (cascade) out(`suspension of an agent with 10,000 live tokens: ${cascade.ms.toFixed(0)} ms, ${String(cascade.revoked)} revoked; next exchange: ${cascade.nextStatus} ${String(cascade.nextError)}`);
   out(`agentauth peak RSS under load: ${rssMb.toFixed(0)} MB`);
   out();
+  if (process.env.BENCH_ONLY) out('BENCH_ONLY: a partial run, no goal lines');
+  else goals(out, scenarios, rssMb, large, cascade);
+  if ([...scenarios, ...peers, ...(large ? [large.result] : [])].some((r) => r.non2xx + r.errors > 0)) {
+    out('some requests failed: the figures are not valid');
+    process.exitCode = 1;
+  }
+}
+
+function goals(
+  out: (line?: string) => void,
+  scenarios: Scenario[],
+  rssMb: number,
+  large: { result: Scenario; seedMs: number } | undefined,
+  cascade: { ms: number; revoked: unknown; nextStatus: number; nextError: unknown } | undefined,
+): void {
+  const ratio = (s: Scenario) => s.rps / s.peerRps;
   const find = (prefix: string) => scenarios.find((r) => r.name.startsWith(prefix))!;
   const exchange = find('token exchange');
   const goal = (ok: boolean, line: string) => out(`${ok ? 'HOLDS ' : 'MISSES'}  ${line}`);
@@ -351,10 +413,6 @@ function report(
   }
   if (cascade) goal(cascade.ms <= 2000 && cascade.nextStatus >= 400, `suspension with 10,000 live tokens <= 2 s (${cascade.ms.toFixed(0)} ms) and the next exchange refused (${cascade.nextStatus})`);
   goal(rssMb < 300, `server RSS under load < 300 MB (${rssMb.toFixed(0)} MB)`);
-  if ([...scenarios, ...peers, ...(large ? [large.result] : [])].some((r) => r.non2xx + r.errors > 0)) {
-    out('some requests failed: the figures are not valid');
-    process.exitCode = 1;
-  }
 }
 
 main().catch((error: unknown) => {

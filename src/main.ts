@@ -1,9 +1,11 @@
 // `npm start`: run the server until SIGTERM/SIGINT, then shut down gracefully.
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './observability/logger.js';
+import { applyServerV8Flags } from './runtime-tuning.js';
 import { startServer } from './server.js';
 
 async function main(): Promise<void> {
+  applyServerV8Flags();
   let config;
   try {
     config = loadConfig();

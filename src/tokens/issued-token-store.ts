@@ -8,9 +8,9 @@ import type pg from 'pg';
 import { createBatcher } from '../db/batching.js';
 import type { Actor, PrincipalKind } from './principals.js';
 
-/** One issuance: the three rows it writes, as plain values (JSON as text, times as ISO strings). */
+/** One issuance: the three rows it writes, as plain values (JSON columns as the values themselves, times as ISO strings). */
 export type IssuanceRow = {
-  payload: { model: string; id: string; json: string; grantId: string | null; userCode: string | null; uid: string | null; expiresAt: string | null };
+  payload: { model: string; id: string; value: unknown; grantId: string | null; userCode: string | null; uid: string | null; expiresAt: string | null };
   record: {
     jti: string;
     kind: 'access_token' | 'refresh_token' | 'id_jag';
@@ -18,7 +18,7 @@ export type IssuanceRow = {
     parentJti: string | null;
     subject: string;
     subjectKind: PrincipalKind;
-    actorChain: string;
+    actorChain: Actor[];
     clientId: string;
     scopes: string[];
     audience: string | null;
@@ -29,8 +29,8 @@ export type IssuanceRow = {
     dpopJkt: string | null;
     issuedAt: string;
     expiresAt: string;
-    /** The policy's decision trail, JSON (src/policy/decide.ts). */
-    decision: string | null;
+    /** The policy's decision trail (src/policy/decide.ts). */
+    decision: unknown;
   };
   event: {
     action: string;
@@ -39,11 +39,11 @@ export type IssuanceRow = {
     actorId: string | null;
     userId: string | null;
     agentId: string | null;
-    actorChain: string | null;
+    actorChain: unknown;
     clientId: string | null;
     requestId: string | null;
     ip: string | null;
-    details: string;
+    details: Record<string, unknown>;
   };
 };
 
@@ -66,35 +66,33 @@ export type IssuedTokenRecord = {
 // exactly one issuance event even if oidc-provider saves a token twice.
 const ISSUE = `
   WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-                         $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
-                         $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
-                         $33::text[], $34::text[], $35::text[], $36::text[])
-      AS t(p_model, p_id, p_payload, p_grant_id, p_user_code, p_uid, p_expires_at,
-           jti, kind, format, parent_jti, subject, subject_kind, actor_chain, client_id, scopes, audience, resource, grant_type,
-           grant_id, approval_id, dpop_jkt, issued_at, expires_at,
-           e_action, e_outcome, e_actor_kind, e_actor_id, e_user_id, e_agent_id, e_actor_chain, e_client_id, e_request_id, e_ip, e_details,
-           decision)
+    SELECT * FROM json_to_recordset($1::json)
+      AS t(p_model text, p_id text, p_payload jsonb, p_grant_id text, p_user_code text, p_uid text, p_expires_at text,
+           jti text, kind text, format text, parent_jti text, subject text, subject_kind text, actor_chain jsonb, client_id text,
+           scopes text, audience text, resource text, grant_type text, grant_id text, approval_id text, dpop_jkt text,
+           issued_at text, expires_at text,
+           e_action text, e_outcome text, e_actor_kind text, e_actor_id text, e_user_id text, e_agent_id text, e_actor_chain jsonb,
+           e_client_id text, e_request_id text, e_ip text, e_details jsonb,
+           decision jsonb)
   ), stored AS (
     INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at)
-    SELECT p_model, p_id, p_payload::jsonb, p_grant_id, p_user_code, p_uid, p_expires_at::timestamptz FROM input
+    SELECT p_model, p_id, p_payload, p_grant_id, p_user_code, p_uid, p_expires_at::timestamptz FROM input
     ON CONFLICT (model, id) DO UPDATE
       SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code, uid = EXCLUDED.uid,
           expires_at = EXCLUDED.expires_at
   ), recorded AS (
     INSERT INTO issued_tokens (jti, kind, format, parent_jti, subject, subject_kind, actor_chain, client_id, scopes, audience,
                                resource, grant_type, grant_id, approval_id, dpop_jkt, issued_at, expires_at, decision)
-    SELECT jti, kind::token_kind, format, parent_jti, subject, subject_kind::principal_kind, actor_chain::jsonb, client_id,
+    SELECT jti, kind::token_kind, format, parent_jti, subject, subject_kind::principal_kind, actor_chain, client_id,
            string_to_array(scopes, ' '), audience, resource, grant_type, grant_id, approval_id, dpop_jkt, issued_at::timestamptz,
-           expires_at::timestamptz, decision::jsonb
+           expires_at::timestamptz, decision
     FROM input
     ON CONFLICT (jti) DO NOTHING
     RETURNING jti
   )
   INSERT INTO audit_events (id, action, outcome, actor_kind, actor_id, user_id, agent_id, actor_chain, client_id, request_id, ip, details)
-  SELECT gen_random_uuid(), e_action, e_outcome, e_actor_kind, e_actor_id, e_user_id, e_agent_id, e_actor_chain::jsonb, e_client_id,
-         e_request_id, e_ip, e_details::jsonb
+  SELECT gen_random_uuid(), e_action, e_outcome, e_actor_kind, e_actor_id, e_user_id, e_agent_id, e_actor_chain, e_client_id,
+         e_request_id, e_ip, e_details
   FROM input JOIN recorded USING (jti)`;
 
 const FIND = `
@@ -117,21 +115,25 @@ type RecordRow = {
   revoked_at: Date | null;
 };
 
-function columns(rows: IssuanceRow[]): Array<Array<string | null>> {
-  const pick = (f: (row: IssuanceRow) => string | null) => rows.map(f);
-  return [
-    pick((r) => r.payload.model), pick((r) => r.payload.id), pick((r) => r.payload.json), pick((r) => r.payload.grantId),
-    pick((r) => r.payload.userCode), pick((r) => r.payload.uid), pick((r) => r.payload.expiresAt),
-    pick((r) => r.record.jti), pick((r) => r.record.kind), pick((r) => r.record.format), pick((r) => r.record.parentJti),
-    pick((r) => r.record.subject), pick((r) => r.record.subjectKind), pick((r) => r.record.actorChain), pick((r) => r.record.clientId),
-    pick((r) => r.record.scopes.join(' ')), pick((r) => r.record.audience), pick((r) => r.record.resource), pick((r) => r.record.grantType),
-    pick((r) => r.record.grantId), pick((r) => r.record.approvalId), pick((r) => r.record.dpopJkt), pick((r) => r.record.issuedAt),
-    pick((r) => r.record.expiresAt),
-    pick((r) => r.event.action), pick((r) => r.event.outcome), pick((r) => r.event.actorKind), pick((r) => r.event.actorId),
-    pick((r) => r.event.userId), pick((r) => r.event.agentId), pick((r) => r.event.actorChain), pick((r) => r.event.clientId),
-    pick((r) => r.event.requestId), pick((r) => r.event.ip), pick((r) => r.event.details),
-    pick((r) => r.record.decision),
-  ];
+/**
+ * The batch as one JSON parameter (json_to_recordset): one native JSON.stringify of the rows, their JSON columns
+ * included as values (not as text to be escaped again), instead of 36 array literals that pg escapes element by
+ * element (the largest cost of the write on the server side, in profiles).
+ */
+function batchJson(rows: IssuanceRow[]): string {
+  return JSON.stringify(
+    rows.map(({ payload: p, record: r, event: e }) => ({
+      p_model: p.model, p_id: p.id, p_payload: p.value, p_grant_id: p.grantId, p_user_code: p.userCode, p_uid: p.uid, p_expires_at: p.expiresAt,
+      jti: r.jti, kind: r.kind, format: r.format, parent_jti: r.parentJti, subject: r.subject, subject_kind: r.subjectKind,
+      actor_chain: r.actorChain, client_id: r.clientId, scopes: r.scopes.join(' '), audience: r.audience, resource: r.resource,
+      grant_type: r.grantType, grant_id: r.grantId, approval_id: r.approvalId, dpop_jkt: r.dpopJkt, issued_at: r.issuedAt,
+      expires_at: r.expiresAt,
+      e_action: e.action, e_outcome: e.outcome, e_actor_kind: e.actorKind, e_actor_id: e.actorId, e_user_id: e.userId,
+      e_agent_id: e.agentId, e_actor_chain: e.actorChain, e_client_id: e.clientId, e_request_id: e.requestId, e_ip: e.ip,
+      e_details: e.details,
+      decision: r.decision,
+    })),
+  );
 }
 
 export type IssuedTokenStoreOptions = {
@@ -149,7 +151,7 @@ export function createIssuedTokenStore(pool: pg.Pool, options: IssuedTokenStoreO
     maxInFlight,
     async run(rows) {
       // One statement, so one implicit transaction: all rows of the batch commit together, or none does.
-      await pool.query({ name: 'agentauth_issue_tokens', text: ISSUE, values: columns(rows) });
+      await pool.query({ name: 'agentauth_issue_tokens', text: ISSUE, values: [batchJson(rows)] });
       return rows.map(() => undefined);
     },
   });

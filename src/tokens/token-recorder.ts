@@ -104,14 +104,13 @@ function issuanceRow(
       approval_id: tokenContext.approvalId,
     },
   });
-  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   const time = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
   const text = (value: unknown) => (typeof value === 'string' ? value : null);
   return {
     payload: {
       model,
       id: storedId,
-      json: JSON.stringify(payload),
+      value: payload,
       grantId: text(payload.grantId),
       userCode: text(payload.userCode),
       uid: text(payload.uid),
@@ -124,7 +123,7 @@ function issuanceRow(
       parentJti: parentJti ?? null,
       subject: payload.accountId ?? clientId,
       subjectKind,
-      actorChain: JSON.stringify(actorChain),
+      actorChain,
       clientId,
       scopes,
       audience: audience ?? null,
@@ -135,7 +134,7 @@ function issuanceRow(
       dpopJkt: text(payload.jkt),
       issuedAt: time(payload.iat ?? now),
       expiresAt: time(payload.exp ?? now),
-      decision: tokenContext.decision === undefined ? null : JSON.stringify(tokenContext.decision),
+      decision: tokenContext.decision ?? null,
     },
     event: {
       action: event.action,
@@ -144,11 +143,11 @@ function issuanceRow(
       actorId: event.actorId ?? null,
       userId: event.userId ?? null,
       agentId: event.agentId ?? null,
-      actorChain: json(event.actorChain),
+      actorChain: event.actorChain ?? null,
       clientId: event.clientId ?? null,
       requestId: event.requestId ?? null,
       ip: event.ip ?? null,
-      details: JSON.stringify(event.details),
+      details: event.details as Record<string, unknown>,
     },
   };
 }

@@ -29,7 +29,7 @@ function observedPool(): { pool: pg.Pool; batches: string[][] } {
   const batches: string[][] = [];
   const pool = {
     query: (config: { name?: string; values?: unknown[] }) => {
-      if (config.name === 'agentauth_issue_tokens') batches.push(config.values![7] as string[]);
+      if (config.name === 'agentauth_issue_tokens') batches.push((JSON.parse(config.values![0] as string) as Array<{ jti: string }>).map((r) => r.jti));
       return db.pool.query(config as pg.QueryConfig);
     },
   } as unknown as pg.Pool;
@@ -39,16 +39,16 @@ function observedPool(): { pool: pg.Pool; batches: string[][] } {
 function row(jti: string, overrides: Partial<IssuanceRow['record']> = {}): IssuanceRow {
   const now = Date.now();
   return {
-    payload: { model: 'AccessToken', id: `stored-${jti}`, json: JSON.stringify({ jti, kind: 'AccessToken' }), grantId: null, userCode: null, uid: null, expiresAt: new Date(now + 300_000).toISOString() },
+    payload: { model: 'AccessToken', id: `stored-${jti}`, value: { jti, kind: 'AccessToken' }, grantId: null, userCode: null, uid: null, expiresAt: new Date(now + 300_000).toISOString() },
     record: {
-      jti, kind: 'access_token', format: 'jwt', parentJti: null, subject: 'app-1', subjectKind: 'app', actorChain: '[]', clientId: 'app-1',
+      jti, kind: 'access_token', format: 'jwt', parentJti: null, subject: 'app-1', subjectKind: 'app', actorChain: [], clientId: 'app-1',
       scopes: ['files:read'], audience: 'https://api.example.test', resource: 'https://api.example.test', grantType: 'client_credentials',
       grantId: null, approvalId: null, dpopJkt: null, issuedAt: new Date(now).toISOString(), expiresAt: new Date(now + 300_000).toISOString(), decision: null,
       ...overrides,
     },
     event: {
-      action: 'token.issued', outcome: 'success', actorKind: 'app', actorId: 'app-1', userId: null, agentId: null, actorChain: '[]', clientId: 'app-1',
-      requestId: null, ip: null, details: JSON.stringify({ jti }),
+      action: 'token.issued', outcome: 'success', actorKind: 'app', actorId: 'app-1', userId: null, agentId: null, actorChain: [], clientId: 'app-1',
+      requestId: null, ip: null, details: { jti },
     },
   };
 }
