@@ -13,6 +13,7 @@
 // rotated and retired ones deleted, so an old checkpoint could no longer be verified; the KEK outlives them. The
 // price: verifying needs the KEK (run `agentauth audit verify` with the server's environment).
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PrismaClient } from '../db/client.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { Logger } from '../observability/logger.js';
@@ -22,6 +23,12 @@ const CHAIN_LOCK = 0x61676163; // "agac"
 /** Exported with the link and checkpoint functions below so the benchmark seeds a chain in exactly this format. */
 export const GENESIS = 'agentauth-audit-genesis';
 const BATCH = 1_000;
+/**
+ * Events the chainer reads and links between two turns of the event loop. It runs in the serving process: linking a
+ * 1,000-event batch in one go held the token endpoint's requests for tens of milliseconds every pass (the bench's
+ * exchange p99 was 179 ms with it, 84 ms without it); slices this size keep each hold to a few milliseconds.
+ */
+const CHAIN_SLICE = 100;
 /** Events one pass links at most: a backlog is worked off over several short transactions, not one long one. */
 const MAX_PER_PASS = 20_000;
 
@@ -134,7 +141,7 @@ export async function chainAuditEvents(prisma: PrismaClient, keys: AuditChainKey
           SELECT seq, id::text AS id, occurred_at AS "occurredAt", action, outcome, actor_kind AS "actorKind", actor_id AS "actorId",
                  user_id AS "userId", agent_id AS "agentId", actor_chain AS "actorChain", client_id AS "clientId",
                  request_id AS "requestId", ip, details
-          FROM audit_events WHERE seq > ${headSeq} ORDER BY seq LIMIT ${BATCH}`;
+          FROM audit_events WHERE seq > ${headSeq} ORDER BY seq LIMIT ${CHAIN_SLICE}`;
         if (events.length === 0) break;
         let stopped = false;
         for (const event of events) {
@@ -155,7 +162,9 @@ export async function chainAuditEvents(prisma: PrismaClient, keys: AuditChainKey
           links.push({ seq: event.seq, eventId: event.id, hmac: headHmac });
           linked += 1;
         }
-        if (stopped || events.length < BATCH || links.length >= MAX_PER_PASS) break;
+        if (stopped || events.length < CHAIN_SLICE || links.length >= MAX_PER_PASS) break;
+        // Let the requests that arrived meanwhile run before the next slice.
+        await nextTurn();
       }
       if (links.length > 0) {
         await tx.$executeRaw`

@@ -71,6 +71,20 @@ describe('an honest log', () => {
     expect(report).toMatchObject({ ok: true, problem: null, verifiedThrough: 6n, eventsVerified: 6, checkpoints: 2, unchained: 0 });
   });
 
+  it('links a backlog of several slices in one pass (it yields between slices), in seq order, and verifies', async () => {
+    const db = await freshLog(0);
+    // 257 events written in one statement: the chainer reads them in slices of 100 and must carry the head across.
+    await db.pool.query(`
+      INSERT INTO audit_events (id, action, outcome, actor_kind, actor_id, agent_id, details)
+      SELECT gen_random_uuid(), 'token.issued', 'success', 'agent', 'agent-' || i, 'agent-' || i, jsonb_build_object('jti', 'jti-' || i)
+      FROM generate_series(1, 257) AS i`);
+    expect(await chain(db)).toMatchObject({ linked: 257, skipped: 0, lastSeq: 257n, locked: true });
+    const { rows } = await db.pool.query<{ links: number; ordered: boolean }>(
+      'SELECT count(*)::int AS links, bool_and(l.event_id = e.id) AS ordered FROM audit_chain l JOIN audit_events e USING (seq)');
+    expect(rows[0]).toEqual({ links: 257, ordered: true });
+    expect(await verifyAuditChain(db.prisma, keys)).toMatchObject({ ok: true, verifiedThrough: 257n, eventsVerified: 257, unchained: 0 });
+  });
+
   it('records a rolled-back sequence value as skipped once the grace period has passed, and still verifies', async () => {
     const db = await freshLog(2);
     // A transaction that takes seq 3 and rolls back: the hole is permanent.
