@@ -46,7 +46,8 @@ import { createRequestFactsLoader, remoteResourceCheck } from './oauth/request-f
 import { refusalAuditor } from './oauth/refusal-audit.js';
 import { createProvider } from './oauth/provider.js';
 import type { JWK as JoseJwk } from 'jose';
-import { createIdTokenResolver, createTokenResolver, TOKEN_TYPE } from './tokens/subject-token.js';
+import { createIdTokenResolver, createPresentedTokenReader, createTokenResolver, TOKEN_TYPE } from './tokens/subject-token.js';
+import { createExchangeFactsStore } from './tokens/exchange-facts-store.js';
 import { createFederationLookupStore } from './federation/federation-lookup-store.js';
 import { createTrustedAssertions } from './oauth/trusted-assertions.js';
 import { workloadAuthentication } from './oauth/workload-authentication.js';
@@ -167,6 +168,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       approvals: { ...approvals, standing: standingApprovals.standing },
       audit,
       resolveToken: createTokenResolver({ findRecord: issuedTokens.find, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
+      exchangeFacts: createExchangeFactsStore(db.pool),
+      presented: createPresentedTokenReader({ hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
       limits,
       idJag: {
         issuer,

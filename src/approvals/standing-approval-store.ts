@@ -6,13 +6,19 @@ import type pg from 'pg';
 import { createBatcher } from '../db/batching.js';
 import type { Approval } from './approval-store.js';
 
+/**
+ * What makes approval `a` a standing one for this human, agent and resource (SQL expressions): the token endpoint's
+ * reads all ask it in these words (here, and src/tokens/exchange-facts-store.ts).
+ */
+export const standingApprovalCondition = (a: string, user: string, agent: string, resource: string) =>
+  `${a}.user_id = ${user} AND ${a}.agent_id = ${agent} AND ${a}.status = 'active' AND ${a}.expires_at > now() AND ${resource} = ANY(${a}.resources)`;
+
 const STANDING = `
   SELECT k.i::int AS i, a.id::text AS id, a.user_id::text AS "userId", a.agent_id AS "agentId", a.scopes, a.resources,
          a.expires_at AS "expiresAt", a.status::text AS status, a.granted_via::text AS "grantedVia", a.grant_id AS "grantId",
          a.created_at AS "createdAt", a.revoked_at AS "revokedAt", a.revoked_reason AS "revokedReason"
   FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS k(user_id, agent_id, resource, i)
-  JOIN approvals a ON a.user_id = k.user_id AND a.agent_id = k.agent_id AND a.status = 'active'
-                  AND a.expires_at > now() AND k.resource = ANY(a.resources)
+  JOIN approvals a ON ${standingApprovalCondition('a', 'k.user_id', 'k.agent_id', 'k.resource')}
   ORDER BY k.i, a.created_at DESC`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -67,9 +67,9 @@ export type Resource = {
   authorizationServer: string | null;
 };
 
-type Row = { id: string; identifier: string; name: string; scopes: Prisma.JsonValue; accessTokenTtl: number; allowDynamicClients: boolean; authorizationServer: string | null };
+export type ResourceRow = { id: string; identifier: string; name: string; scopes: Prisma.JsonValue; accessTokenTtl: number; allowDynamicClients: boolean; authorizationServer: string | null };
 
-const toResource = (row: Row): Resource => ({
+export const toResource = (row: ResourceRow): Resource => ({
   id: row.id,
   identifier: row.identifier,
   name: row.name,
@@ -106,10 +106,11 @@ export type ResourceChanges = {
 
 type Writer = PrismaClient | Prisma.TransactionClient;
 
-const FIND_BY_IDENTIFIER = `
-  SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients",
-         authorization_server AS "authorizationServer"
-  FROM resource_servers WHERE identifier = ANY($1::text[])`;
+/** A resource's columns as `ResourceRow` names them (the token endpoint's reads select these, from resource_servers). */
+export const RESOURCE_COLUMNS = `id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl",
+         allow_dynamic_clients AS "allowDynamicClients", authorization_server AS "authorizationServer"`;
+
+const FIND_BY_IDENTIFIER = `SELECT ${RESOURCE_COLUMNS} FROM resource_servers WHERE identifier = ANY($1::text[])`;
 
 /**
  * `pool`, when given, serves the token endpoint's lookup by identifier: one named statement on the pg pool, with
@@ -122,7 +123,7 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
         maxBatch: 64,
         maxInFlight: 1,
         async run(identifiers) {
-          const { rows } = await pool.query<Row>({ name: 'agentauth_find_resources', text: FIND_BY_IDENTIFIER, values: [identifiers] });
+          const { rows } = await pool.query<ResourceRow>({ name: 'agentauth_find_resources', text: FIND_BY_IDENTIFIER, values: [identifiers] });
           const byIdentifier = new Map(rows.map((row) => [row.identifier, row]));
           return identifiers.map((identifier) => {
             const row = byIdentifier.get(identifier);
@@ -161,7 +162,7 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
       const canonical = canonicalResourceIdentifier(identifier);
       if (canonical === undefined) return undefined;
       if (findBatched) return findBatched(canonical);
-      const [row] = await prisma.$queryRaw<Array<Row>>`
+      const [row] = await prisma.$queryRaw<Array<ResourceRow>>`
         SELECT id::text AS id, identifier, name, scopes, access_token_ttl AS "accessTokenTtl", allow_dynamic_clients AS "allowDynamicClients",
                authorization_server AS "authorizationServer"
         FROM resource_servers WHERE identifier = ${canonical}`;

@@ -25,47 +25,65 @@ export type TokenLookup = {
   publicJwks: () => PublicJwks;
 };
 
-export function createTokenResolver(deps: TokenLookup) {
+/**
+ * The two halves of reading a presented token, for callers that fetch its record together with other facts
+ * (src/tokens/exchange-facts-store.ts): `jtiOf` checks the token itself (type, our signature and issuer, or the keyed
+ * hash of an opaque one) and names its record; `fromRecord` refuses a record that is missing, not an access token,
+ * revoked or expired.
+ */
+export function createPresentedTokenReader(deps: Omit<TokenLookup, 'findRecord'>) {
   const keys = localJwks(deps.publicJwks);
-
-  return async function resolve(token: string, type: string, label: 'subject_token' | 'actor_token', now = new Date()): Promise<PresentedToken> {
-    if (type !== TOKEN_TYPE.accessToken && type !== TOKEN_TYPE.jwt) {
-      throw new PolicyRefusal('token_type', `${label}_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}`);
-    }
-    let jti: string;
-    if (token.split('.').length === 3) {
-      try {
-        const { payload } = await jwtVerify(token, keys(), { issuer: deps.issuer, typ: 'at+jwt' });
-        if (typeof payload.jti !== 'string') throw new Error('no jti');
-        jti = payload.jti;
-      } catch (error) {
-        const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
-        throw new PolicyRefusal('token_invalid', expired ? `the ${label} has expired` : `the ${label} is not an access token issued by this server`);
+  return {
+    async jtiOf(token: string, type: string, label: TokenLabel): Promise<string> {
+      if (type !== TOKEN_TYPE.accessToken && type !== TOKEN_TYPE.jwt) {
+        throw new PolicyRefusal('token_type', `${label}_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}`);
       }
-    } else if (type === TOKEN_TYPE.jwt) {
-      throw new PolicyRefusal('token_invalid', `the ${label} is not a JWT`);
-    } else {
-      jti = deps.hashId(token);
-    }
+      if (token.split('.').length === 3) {
+        try {
+          const { payload } = await jwtVerify(token, keys(), { issuer: deps.issuer, typ: 'at+jwt' });
+          if (typeof payload.jti !== 'string') throw new Error('no jti');
+          return payload.jti;
+        } catch (error) {
+          const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
+          throw new PolicyRefusal('token_invalid', expired ? `the ${label} has expired` : `the ${label} is not an access token issued by this server`);
+        }
+      }
+      if (type === TOKEN_TYPE.jwt) throw new PolicyRefusal('token_invalid', `the ${label} is not a JWT`);
+      return deps.hashId(token);
+    },
 
-    const record = await deps.findRecord(jti);
-    if (!record || record.kind !== 'access_token') {
-      throw new PolicyRefusal('token_invalid', `the ${label} is not an access token issued by this server`);
-    }
-    if (record.revokedAt) throw new PolicyRefusal('token_invalid', `the ${label} has been revoked`);
-    if (record.expiresAt.getTime() <= now.getTime()) throw new PolicyRefusal('token_invalid', `the ${label} has expired`);
-    return {
-      jti: record.jti,
-      subject: record.subject,
-      subjectKind: record.subjectKind,
-      actorChain: record.actorChain,
-      clientId: record.clientId,
-      scopes: record.scopes,
-      audience: record.audience,
-      resource: record.resource,
-      dpopJkt: record.dpopJkt,
-      expiresAt: record.expiresAt,
-    };
+    fromRecord(record: IssuedTokenRecord | undefined, label: TokenLabel, now = new Date()): PresentedToken {
+      if (!record || record.kind !== 'access_token') {
+        throw new PolicyRefusal('token_invalid', `the ${label} is not an access token issued by this server`);
+      }
+      if (record.revokedAt) throw new PolicyRefusal('token_invalid', `the ${label} has been revoked`);
+      if (record.expiresAt.getTime() <= now.getTime()) throw new PolicyRefusal('token_invalid', `the ${label} has expired`);
+      return {
+        jti: record.jti,
+        subject: record.subject,
+        subjectKind: record.subjectKind,
+        actorChain: record.actorChain,
+        clientId: record.clientId,
+        scopes: record.scopes,
+        audience: record.audience,
+        resource: record.resource,
+        dpopJkt: record.dpopJkt,
+        expiresAt: record.expiresAt,
+      };
+    },
+  };
+}
+
+export type PresentedTokenReader = ReturnType<typeof createPresentedTokenReader>;
+
+type TokenLabel = 'subject_token' | 'actor_token';
+
+/** A presented token's record by itself (an actor token; a subject token whose facts are read alone). */
+export function createTokenResolver(deps: TokenLookup) {
+  const reader = createPresentedTokenReader(deps);
+  return async function resolve(token: string, type: string, label: TokenLabel, now = new Date()): Promise<PresentedToken> {
+    const jti = await reader.jtiOf(token, type, label);
+    return reader.fromRecord(await deps.findRecord(jti), label, now);
   };
 }
 

@@ -1,10 +1,12 @@
-// The token endpoint's batched lookups (clients, resources, standing approvals, stored payloads) against a real
+// The token endpoint's batched lookups (clients, resources, standing approvals, stored payloads, an exchange's facts) against a real
 // database: concurrent callers sharing a query each get their own answer, and state changed by another connection
 // (suspension, withdrawal, revocation) shows at the very next lookup, since nothing is cached.
 import { createClientLookupStore } from '../../src/clients/client-lookup-store.js';
 import { createStandingApprovalStore } from '../../src/approvals/standing-approval-store.js';
 import { createPayloadStore } from '../../src/oauth/payload-store.js';
 import { createResourceStore } from '../../src/resources/resource-store.js';
+import { createExchangeFactsStore } from '../../src/tokens/exchange-facts-store.js';
+import { createIssuedTokenStore } from '../../src/tokens/issued-token-store.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const A = 'https://a.example.test';
@@ -89,4 +91,50 @@ it('answers concurrent payload lookups each with its own payload, never an expir
     payloads.find('AccessToken', 'live'), payloads.find('AccessToken', 'expired'), payloads.find('Grant', 'live'), payloads.find('Session', 'live'),
   ]);
   expect(found.map((p) => (p?.payload as { jti?: string } | undefined)?.jti)).toEqual(['live', undefined, 'grant', undefined]);
+});
+
+it("reads an exchange's facts in one statement: each caller its record, target resource and approvals, and a revocation or withdrawal at its next read", async () => {
+  const facts = createExchangeFactsStore(server.db.pool, { maxInFlight: 1 });
+  const human = await server.stores.users.create({ username: 'delegator', password: 'delegator password 123' });
+  const { agent } = await server.stores.agents.create({ name: 'exchanger', ownerUserId: human.id, scopes: ['a:read', 'b:read'], audiences: [A, B], tokenEndpointAuthMethod: 'client_secret_basic' });
+  const older = await server.stores.approvals.create({ userId: human.id, agentId: agent.id, scopes: ['a:read'], resources: [A], grantedVia: 'admin' });
+  const newer = await server.stores.approvals.create({ userId: human.id, agentId: agent.id, scopes: ['a:read', 'b:read'], resources: [A, B], grantedVia: 'admin' });
+  // Records as the token recorder writes them: a human's token for A, an app's own token for B, a human-kind record
+  // whose subject is not a uuid (it must not fail the shared statement).
+  await server.db.pool.query(
+    `INSERT INTO issued_tokens (jti, kind, format, subject, subject_kind, actor_chain, client_id, scopes, audience, resource, grant_type, issued_at, expires_at)
+     VALUES ('human-a', 'access_token', 'jwt', $1, 'human', '[]', $2, '{a:read}', $3, $3, 'authorization_code', now(), now() + interval '5 minutes'),
+            ('app-b', 'access_token', 'jwt', 'some-app', 'app', '[]', 'some-app', '{b:read}', $4, $4, 'client_credentials', now(), now() + interval '5 minutes'),
+            ('odd-human', 'access_token', 'jwt', 'not-a-uuid', 'human', '[]', $2, '{a:read}', $3, $3, 'authorization_code', now(), now() + interval '5 minutes')`,
+    [human.id, agent.id, A, B],
+  );
+  const [named, fromRecord, other, app, odd, unknown] = await Promise.all([
+    facts.find({ jti: 'human-a', resource: B, agentId: agent.id }),
+    facts.find({ jti: 'human-a', resource: undefined, agentId: agent.id }),
+    facts.find({ jti: 'human-a', resource: A, agentId: 'another-agent' }),
+    facts.find({ jti: 'app-b', resource: undefined, agentId: agent.id }),
+    facts.find({ jti: 'odd-human', resource: undefined, agentId: agent.id }),
+    facts.find({ jti: 'no-such-jti', resource: A, agentId: agent.id }),
+  ]);
+  // The record is the issued-token store's own answer for that jti.
+  expect(named.record).toEqual(await createIssuedTokenStore(server.db.pool).find('human-a'));
+  expect(named).toMatchObject({ identifier: B, resource: { identifier: B, name: 'B' } });
+  expect(named.approvals.map((a) => a.id)).toEqual([newer.id]);
+  expect(named.approvals[0]).toEqual({ id: newer.id, agentId: agent.id, scopes: ['a:read', 'b:read'], resources: [A, B], expiresAt: newer.expiresAt });
+  // No resource named: the token's own; approvals newest first.
+  expect(fromRecord).toMatchObject({ identifier: A, resource: { identifier: A } });
+  expect(fromRecord.approvals.map((a) => a.id)).toEqual([newer.id, older.id]);
+  expect(other.approvals).toEqual([]);
+  expect(app).toMatchObject({ identifier: B, approvals: [] });
+  expect(app.record?.subjectKind).toBe('app');
+  expect(odd).toMatchObject({ identifier: A, approvals: [] });
+  expect(unknown).toEqual({ record: undefined, identifier: A, resource: expect.objectContaining({ identifier: A }), approvals: [] });
+  // A resource nobody registered: no resource, no approvals.
+  expect(await facts.find({ jti: 'human-a', resource: 'https://unknown.example.test', agentId: agent.id })).toMatchObject({ resource: undefined, approvals: [] });
+
+  await server.stores.revocation.revoke({ approvalId: newer.id }, { actor: { kind: 'admin', id: 'test' } });
+  await server.stores.revocation.revoke({ jti: 'human-a' }, { actor: { kind: 'admin', id: 'test' } });
+  const after = await facts.find({ jti: 'human-a', resource: undefined, agentId: agent.id });
+  expect(after.approvals.map((a) => a.id)).toEqual([older.id]);
+  expect(after.record?.revokedAt).toBeInstanceOf(Date);
 });

@@ -21,9 +21,10 @@ import { allowanceOrThrow, type Allowance } from '../../policy/decide.js';
 import type { ApprovalFacts, ClientFacts, RequestFacts } from '../../policy/facts.js';
 import { PolicyRefusal } from '../../policy/rules.js';
 
-import { TOKEN_TYPE, type IdTokenResolver, type PresentedToken, type TokenResolver } from '../../tokens/subject-token.js';
+import type { ExchangeFactsStore } from '../../tokens/exchange-facts-store.js';
+import { TOKEN_TYPE, type IdTokenResolver, type PresentedToken, type PresentedTokenReader, type TokenResolver } from '../../tokens/subject-token.js';
 import { setTokenContext } from '../../tokens/token-context.js';
-import { toResourceFacts, type ResourceStore } from '../../resources/resource-store.js';
+import { toResourceFacts, type Resource, type ResourceStore } from '../../resources/resource-store.js';
 import { all, clientFacts, one } from '../request-facts.js';
 import { ID_JAG_TYP } from '../trusted-assertions.js';
 import { refuseGrant, resourceAccessToken } from './grant-support.js';
@@ -49,6 +50,12 @@ export type TokenExchangeDeps = {
   approvals: ApprovalStore;
   audit: AuditLog;
   resolveToken: TokenResolver;
+  /**
+   * The one-statement read of an exchange's facts (record, resource, approvals) and the presented-token checks around
+   * it; the delegation and ID-JAG paths, which need the next agent or an ID token first, read them one by one.
+   */
+  exchangeFacts: Pick<ExchangeFactsStore, 'find'>;
+  presented: PresentedTokenReader;
   limits: RequestFacts['limits'];
   /** The issuing side of ID-JAG: the subject's ID token, the human's status, the signing key, the record. */
   idJag: {
@@ -63,7 +70,9 @@ export type TokenExchangeDeps = {
   };
 };
 
-const approvalFacts = (approvals: Array<{ id: string; agentId: string; scopes: string[]; resources: string[]; expiresAt: Date }>): ApprovalFacts[] =>
+type Standing = { id: string; agentId: string; scopes: string[]; resources: string[]; expiresAt: Date };
+
+const approvalFacts = (approvals: Standing[]): ApprovalFacts[] =>
   approvals.map((a) => ({ id: a.id, agentId: a.agentId, scopes: a.scopes, resources: a.resources, expiresAt: a.expiresAt.getTime() }));
 
 export function tokenExchangeHandler(deps: TokenExchangeDeps) {
@@ -106,28 +115,49 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
     // DPoP: a proof, when sent, is checked now; it binds the issued token and must match a bound subject token.
     const dpop = await validateDpop(ctx.oidc.provider, ctx);
     const actorToken = one(params!.actor_token);
-    const [subject, actor] = await Promise.all([
-      idJag ? deps.idJag.resolveIdToken(subjectToken, caller.id) : deps.resolveToken(subjectToken, subjectType, 'subject_token'),
-      actorToken ? deps.resolveToken(actorToken, one(params!.actor_token_type) ?? '', 'actor_token') : undefined,
-    ]);
+    const actorPromise = actorToken ? deps.resolveToken(actorToken, one(params!.actor_token_type) ?? '', 'actor_token') : undefined;
+    // Awaited below, after the subject's facts; a refusal of the subject first must not leave it unhandled.
+    actorPromise?.catch(() => undefined);
 
     // The target: `resource`, else `audience` when it names no agent, else the subject token's own resource. An
     // ID-JAG's audience is the other authorization server, its resource must be named.
     const audience = audiences[0];
-    const nextAgent = !idJag && audience !== undefined && audience !== resources[0] && audience !== caller.id ? await activeAgent(audience) : undefined;
-    const identifier = idJag
-      ? resources[0]
-      : (resources[0] ?? (audience !== undefined && !nextAgent && audience !== caller.id ? audience : undefined) ?? subject.resource ?? subject.audience ?? undefined);
-    if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...)');
-    if (idJag && audience === undefined) throw new PolicyRefusal('missing_parameter', 'audience (the issuer of the authorization server the ID-JAG is for) is required');
+    const mayDelegate = !idJag && audience !== undefined && audience !== resources[0] && audience !== caller.id;
+    let subject: PresentedToken;
+    let identifier: string | undefined;
+    let resource: Resource | undefined;
+    let approvals: Standing[] = [];
+    let nextAgent: ClientFacts | undefined;
+    let nextApprovals: Standing[] = [];
+    let humanActive = true;
+    if (!idJag && !mayDelegate) {
+      // The usual exchange: the subject token's record, the resource and the human's approvals in one statement.
+      const jti = await deps.presented.jtiOf(subjectToken, subjectType, 'subject_token');
+      const read = await deps.exchangeFacts.find({ jti, resource: resources[0], agentId: caller.id });
+      subject = deps.presented.fromRecord(read.record, 'subject_token');
+      identifier = read.identifier;
+      resource = read.resource;
+      approvals = read.approvals;
+      if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...)');
+    } else {
+      subject = idJag ? await deps.idJag.resolveIdToken(subjectToken, caller.id) : await deps.resolveToken(subjectToken, subjectType, 'subject_token');
+      nextAgent = mayDelegate ? await activeAgent(audience) : undefined;
+      identifier = idJag
+        ? resources[0]
+        : (resources[0] ?? (audience !== undefined && !nextAgent && audience !== caller.id ? audience : undefined) ?? subject.resource ?? subject.audience ?? undefined);
+      if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...)');
+      if (idJag && audience === undefined) throw new PolicyRefusal('missing_parameter', 'audience (the issuer of the authorization server the ID-JAG is for) is required');
+      const human = subject.subject;
+      [resource, approvals, nextApprovals, humanActive] = await Promise.all([
+        deps.resources.findByIdentifier(identifier),
+        subject.subjectKind === 'human' ? deps.approvals.standing(human, caller.id, identifier) : [],
+        nextAgent && subject.subjectKind === 'human' ? deps.approvals.standing(human, nextAgent.id, identifier) : [],
+        // An access token's human is checked through its record (revoked with the human); an ID token has none.
+        idJag ? deps.idJag.humanActive(human) : true,
+      ]);
+    }
+    const actor = await actorPromise;
     const human = subject.subject;
-    const [resource, approvals, nextApprovals, humanActive] = await Promise.all([
-      deps.resources.findByIdentifier(identifier),
-      subject.subjectKind === 'human' ? deps.approvals.standing(human, caller.id, identifier) : [],
-      nextAgent && subject.subjectKind === 'human' ? deps.approvals.standing(human, nextAgent.id, identifier) : [],
-      // An access token's human is checked through its record (revoked with the human); an ID token has none.
-      idJag ? deps.idJag.humanActive(human) : true,
-    ]);
     const requested = typeof params!.scope === 'string' ? params!.scope.split(' ').filter(Boolean) : undefined;
     const facts: RequestFacts = {
       grant: 'token_exchange',
