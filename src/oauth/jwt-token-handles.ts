@@ -7,10 +7,10 @@
 // becomes a handle that matches nothing (inactive; revocation is a no-op, as RFC 7009 wants). The body was read (and
 // checked) once by the HTTP edge (src/http/request-body.ts); a changed body is replayed to oidc-provider's parser.
 import { randomBytes } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { decodeProtectedHeader, type JWTPayload } from 'jose';
 import type { Middleware } from 'koa';
 import { bufferedBody, replaceBody } from '../http/request-body.js';
-import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
+import { rememberingVerifier, type PublicJwks } from '../keys/local-jwks.js';
 
 export type JwtHandleOptions = {
   issuer: string;
@@ -22,7 +22,7 @@ export type JwtHandleOptions = {
 
 export function jwtTokenHandles(options: JwtHandleOptions): Middleware {
   const paths = new Set(options.paths);
-  const keys = localJwks(options.publicJwks);
+  const verify = rememberingVerifier(options.publicJwks, { issuer: options.issuer, typ: 'at+jwt', clockTolerance: 0 });
 
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !paths.has(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) return next();
@@ -30,7 +30,7 @@ export function jwtTokenHandles(options: JwtHandleOptions): Middleware {
     const params = new URLSearchParams(body.toString('utf8'));
     const tokens = params.getAll('token');
     if (tokens.length === 1 && looksLikeJwt(tokens[0]!)) {
-      params.set('token', await handleFor(tokens[0]!, options.issuer, keys()));
+      params.set('token', await handleFor(tokens[0]!, verify));
       replaceBody(ctx, Buffer.from(params.toString()));
     }
     return next();
@@ -45,9 +45,9 @@ function looksLikeJwt(token: string): boolean {
   }
 }
 
-async function handleFor(token: string, issuer: string, keys: JWTVerifyGetKey): Promise<string> {
+async function handleFor(token: string, verify: (token: string) => Promise<JWTPayload>): Promise<string> {
   try {
-    const { payload } = await jwtVerify(token, keys, { issuer, typ: 'at+jwt', clockTolerance: 0 });
+    const payload = await verify(token);
     if (typeof payload.jti === 'string' && payload.jti.length > 0) return payload.jti;
   } catch {
     // forged, foreign or expired: fall through to a handle that matches nothing

@@ -3,7 +3,7 @@
 // from the record, in the database, on every call: what was revoked through any process is refused here at once.
 import { jwtVerify } from 'jose';
 import { PolicyRefusal } from '../policy/rules.js';
-import { localJwks, type PublicJwks } from '../keys/local-jwks.js';
+import { localJwks, rememberingVerifier, type PublicJwks } from '../keys/local-jwks.js';
 import type { IssuedTokenRecord, IssuedTokenStore } from './issued-token-store.js';
 
 export const TOKEN_TYPE = {
@@ -32,7 +32,7 @@ export type TokenLookup = {
  * revoked or expired.
  */
 export function createPresentedTokenReader(deps: Omit<TokenLookup, 'findRecord'>) {
-  const keys = localJwks(deps.publicJwks);
+  const verify = rememberingVerifier(deps.publicJwks, { issuer: deps.issuer, typ: 'at+jwt' });
   return {
     async jtiOf(token: string, type: string, label: TokenLabel): Promise<string> {
       if (type !== TOKEN_TYPE.accessToken && type !== TOKEN_TYPE.jwt) {
@@ -40,7 +40,7 @@ export function createPresentedTokenReader(deps: Omit<TokenLookup, 'findRecord'>
       }
       if (token.split('.').length === 3) {
         try {
-          const { payload } = await jwtVerify(token, keys(), { issuer: deps.issuer, typ: 'at+jwt' });
+          const payload = await verify(token);
           if (typeof payload.jti !== 'string') throw new Error('no jti');
           return payload.jti;
         } catch (error) {
