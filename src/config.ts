@@ -4,6 +4,9 @@ import { z } from 'zod';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** What `npm start` tells V8 unless AGENTAUTH_V8_FLAGS says otherwise: why, and what it was measured to do, in src/runtime-tuning.ts. */
+export const DEFAULT_V8_FLAGS = ['--liftoff-only', '--heap-growing-percent=50'];
+
 const envSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -16,6 +19,12 @@ const envSchema = z.object({
   AGENTAUTH_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   AGENTAUTH_SWEEP_INTERVAL_S: z.coerce.number().int().min(1).default(300),
   AGENTAUTH_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  // V8 flags `npm start` sets before serving (src/runtime-tuning.ts), space-separated; `none` sets none.
+  AGENTAUTH_V8_FLAGS: z
+    .string()
+    .default(DEFAULT_V8_FLAGS.join(' '))
+    .transform((value) => (value.trim() === 'none' ? [] : value.split(/\s+/).filter(Boolean)))
+    .pipe(z.array(z.string().regex(/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/, 'each flag looks like --name or --name=value'))),
   AGENTAUTH_ACCESS_TOKEN_TTL: z.coerce.number().int().min(30).max(3600).default(300),
   AGENTAUTH_REFRESH_TOKEN_TTL: z.coerce.number().int().min(60).max(90 * 86400).default(14 * 86400),
   AGENTAUTH_SESSION_TTL: z.coerce.number().int().min(60).max(30 * 86400).default(86400),
@@ -68,6 +77,8 @@ export type Config = {
   shutdownGraceMs: number;
   sweepIntervalSeconds: number;
   dbPoolSize: number;
+  /** V8 flags applied by `npm start` before serving. */
+  v8Flags: string[];
   /** Seconds. Access tokens without a resource (userinfo only); resource servers set their own, capped at 3600. */
   accessTokenTtl: number;
   refreshTokenTtl: number;
@@ -154,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     shutdownGraceMs: e.AGENTAUTH_SHUTDOWN_GRACE_MS,
     sweepIntervalSeconds: e.AGENTAUTH_SWEEP_INTERVAL_S,
     dbPoolSize: e.AGENTAUTH_DB_POOL_SIZE,
+    v8Flags: e.AGENTAUTH_V8_FLAGS,
     accessTokenTtl: e.AGENTAUTH_ACCESS_TOKEN_TTL,
     refreshTokenTtl: e.AGENTAUTH_REFRESH_TOKEN_TTL,
     sessionTtl: e.AGENTAUTH_SESSION_TTL,

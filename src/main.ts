@@ -1,11 +1,10 @@
 // `npm start`: run the server until SIGTERM/SIGINT, then shut down gracefully.
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './observability/logger.js';
-import { applyServerV8Flags } from './runtime-tuning.js';
+import { applyV8Flags } from './runtime-tuning.js';
 import { startServer } from './server.js';
 
 async function main(): Promise<void> {
-  applyServerV8Flags();
   let config;
   try {
     config = loadConfig();
@@ -16,6 +15,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  applyV8Flags(config.v8Flags);
   const log = createLogger(config.logLevel);
   const server = await startServer(config, log);
 

@@ -6,12 +6,12 @@ import { rememberingVerifier, type PublicJwks } from '../../src/keys/local-jwks.
 
 const ISSUER = 'https://as.example.test';
 
-async function key(kid: string): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
+async function key(kid: string): Promise<{ privateKey: Parameters<SignJWT["sign"]>[0]; jwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
 }
 
-const token = (signer: { privateKey: CryptoKey; jwk: JWK }, exp: number, claims: Record<string, unknown> = {}) =>
+const token = (signer: { privateKey: Parameters<SignJWT["sign"]>[0]; jwk: JWK }, exp: number, claims: Record<string, unknown> = {}) =>
   new SignJWT({ jti: `jti-${Math.random()}`, ...claims })
     .setProtectedHeader({ alg: 'ES256', kid: signer.jwk.kid!, typ: 'at+jwt' })
     .setIssuer(ISSUER)
