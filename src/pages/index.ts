@@ -72,11 +72,19 @@ export function createPages(deps: PagesDependencies): Pages {
       pageRefusalAudit(deps.audit),
       css.route,
       endSessionPolicy(deps.prefix),
-      interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, audit: deps.audit, csrf, views, attemptLogin, agentConsent }),
-      approvalsRoutes({
+      onlyUnder(`${deps.prefix}/interaction`, interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, audit: deps.audit, csrf, views, attemptLogin, agentConsent })),
+      onlyUnder(`${deps.prefix}/approvals`, approvalsRoutes({
         prefix: deps.prefix, provider: deps.provider, audit: deps.audit, agents: deps.agents, users: deps.users, approvals: deps.approvals, blocks,
         revocation: deps.revocation, csrf, views, attemptLogin, kek: deps.kek, pending: deps.pending,
-      }),
+      })),
     ],
   };
+}
+
+/**
+ * A pages router only for paths under its base: every other request (the token endpoint's above all) skips the
+ * router's walk over its routes.
+ */
+function onlyUnder(base: string, routes: Middleware): Middleware {
+  return (ctx, next) => (ctx.path === base || ctx.path.startsWith(`${base}/`) ? routes(ctx, next) : next());
 }
