@@ -23,6 +23,7 @@ import { applyMigrations } from '../src/db/migrate.js';
 import { parseKek } from '../src/keys/kek.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createSecretHasher } from '../src/secrets/secret-hasher.js';
+import { SERVER_NODE_ARGS } from '../src/runtime-tuning.js';
 import { startServer } from '../src/server.js';
 import { LARGE, seedLargeDatabase, seedLiveTokens } from './seed-large.js';
 
@@ -302,7 +303,7 @@ async function main(): Promise<void> {
   try {
     const small = await prepare(`agentauth_bench_${tag}`);
     databases.push(small.env.DATABASE_URL!);
-    const server = await startProcess([...profileArgs('small'), 'dist/src/main.js'], small.env, `${small.issuer}/readyz`);
+    const server = await startProcess([...profileArgs('small'), ...SERVER_NODE_ARGS, 'dist/src/main.js'], small.env, `${small.issuer}/readyz`);
     try {
       await check(small);
       // One unmeasured pass over every request first: the first scenario must not pay for JIT and lazy loading.
@@ -325,7 +326,7 @@ async function main(): Promise<void> {
         seedMs = await seedLargeDatabase(url, deriveAuditKeys(kek), API);
       });
       databases.push(big.env.DATABASE_URL!);
-      const bigServer = await startProcess([...profileArgs('large'), 'dist/src/main.js'], big.env, `${big.issuer}/readyz`);
+      const bigServer = await startProcess([...profileArgs('large'), ...SERVER_NODE_ARGS, 'dist/src/main.js'], big.env, `${big.issuer}/readyz`);
       try {
         await check(big);
         await warm(big.exchange);
