@@ -162,14 +162,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Trusted outside issuers: agents' platform assertions (workload identity federation) and enterprise IdPs' ID-JAGs.
     const federation = createFederationLookupStore(db.prisma);
     const trustedAssertions = createTrustedAssertions({ allowLoopback: config.dynamicClients.allowLoopbackFetch });
+    const presentedTokens = createPresentedTokenReader({ hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks });
     const tokenExchange = tokenExchangeHandler({
       clients: clientLookup,
       resources,
       approvals: { ...approvals, standing: standingApprovals.standing },
       audit,
-      resolveToken: createTokenResolver({ findRecord: issuedTokens.find, hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
+      resolveToken: createTokenResolver({ reader: presentedTokens, findRecord: issuedTokens.find }),
       exchangeFacts: createExchangeFactsStore(db.pool),
-      presented: createPresentedTokenReader({ hashId: secrets.hash, issuer, publicJwks: () => keyRing.current.publicJwks }),
+      presented: presentedTokens,
       limits,
       idJag: {
         issuer,

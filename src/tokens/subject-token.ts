@@ -18,8 +18,6 @@ export const TOKEN_TYPE = {
 export type PresentedToken = Omit<IssuedTokenRecord, 'kind' | 'revokedAt'>;
 
 export type TokenLookup = {
-  /** The record by jti, read from the database on every call (concurrent lookups share a query). */
-  findRecord: IssuedTokenStore['find'];
   hashId: (id: string) => string;
   issuer: string;
   publicJwks: () => PublicJwks;
@@ -31,7 +29,7 @@ export type TokenLookup = {
  * hash of an opaque one) and names its record; `fromRecord` refuses a record that is missing, not an access token,
  * revoked or expired.
  */
-export function createPresentedTokenReader(deps: Omit<TokenLookup, 'findRecord'>) {
+export function createPresentedTokenReader(deps: TokenLookup) {
   const verify = rememberingVerifier(deps.publicJwks, { issuer: deps.issuer, typ: 'at+jwt' });
   return {
     async jtiOf(token: string, type: string, label: TokenLabel): Promise<string> {
@@ -78,9 +76,16 @@ export type PresentedTokenReader = ReturnType<typeof createPresentedTokenReader>
 
 type TokenLabel = 'subject_token' | 'actor_token';
 
-/** A presented token's record by itself (an actor token; a subject token whose facts are read alone). */
-export function createTokenResolver(deps: TokenLookup) {
-  const reader = createPresentedTokenReader(deps);
+/**
+ * A presented token's record by itself (an actor token; a subject token whose facts are read alone), through the
+ * same reader (and so the same memory of verified JWTs) as the exchange's one-statement read.
+ */
+export function createTokenResolver(deps: {
+  reader: PresentedTokenReader;
+  /** The record by jti, read from the database on every call (concurrent lookups share a query). */
+  findRecord: IssuedTokenStore['find'];
+}) {
+  const { reader } = deps;
   return async function resolve(token: string, type: string, label: TokenLabel, now = new Date()): Promise<PresentedToken> {
     const jti = await reader.jtiOf(token, type, label);
     return reader.fromRecord(await deps.findRecord(jti), label, now);
