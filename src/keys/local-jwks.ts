@@ -43,7 +43,8 @@ export function rememberingVerifier(current: () => PublicJwks, options: JWTVerif
     const known = verified.get(token);
     if (known && (typeof known.exp !== 'number' || known.exp > Date.now() / 1000)) return known;
     verified.delete(token);
-    const { payload } = await jwtVerify(token, keySet, options);
+    // Frozen: every caller of this verifier shares the object.
+    const payload = Object.freeze((await jwtVerify(token, keySet, options)).payload);
     if (verified.size >= limit) verified.delete(verified.keys().next().value!);
     verified.set(token, payload);
     return payload;
