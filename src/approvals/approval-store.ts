@@ -54,10 +54,10 @@ export function createApprovalStore(prisma: PrismaClient, deps: { resources: Res
    */
   async function validate(input: Omit<NewApproval, 'grantedVia'>, tx: Prisma.TransactionClient | PrismaClient, now: Date): Promise<Date> {
     const problems: ErrorDetail[] = [];
-    const [user, agent] = await Promise.all([
-      tx.user.findUnique({ where: { id: input.userId }, select: { status: true } }),
-      tx.agent.findUnique({ where: { id: input.agentId }, select: { status: true, scopes: true, audiences: true, maxTokenTtl: true } }),
-    ]);
+    // One after the other: `tx` may be a transaction, whose one connection takes one query at a time (pg refuses
+    // overlapping queries on a client from version 9; 8 warns).
+    const user = await tx.user.findUnique({ where: { id: input.userId }, select: { status: true } });
+    const agent = await tx.agent.findUnique({ where: { id: input.agentId }, select: { status: true, scopes: true, audiences: true, maxTokenTtl: true } });
     if (!user) problems.push({ path: 'user_id', message: 'no such user' });
     else if (user.status !== 'active') problems.push({ path: 'user_id', message: 'the user is disabled' });
     if (!agent) problems.push({ path: 'agent_id', message: 'no such agent' });

@@ -232,11 +232,10 @@ export function createResourceStore(prisma: PrismaClient, pool?: pg.Pool) {
 export type ResourceStore = ReturnType<typeof createResourceStore>;
 
 async function refuseRemovingScopesInUse(tx: Writer, identifier: string, removed: string[]): Promise<void> {
-  // Agents' ceilings live in `agents`, apps' in `clients` (as `resources`): the same question of both.
-  const [agentRows, appRows] = await Promise.all([
-    tx.agent.findMany({ where: { audiences: { has: identifier }, scopes: { hasSome: removed } }, select: { id: true, scopes: true, audiences: true } }),
-    tx.client.findMany({ where: { kind: 'app', resources: { has: identifier }, scopes: { hasSome: removed } }, select: { id: true, scopes: true, resources: true } }),
-  ]);
+  // Agents' ceilings live in `agents`, apps' in `clients` (as `resources`): the same question of both, one after the
+  // other (`tx` is a transaction: one connection, one query at a time; pg 9 refuses overlapping ones).
+  const agentRows = await tx.agent.findMany({ where: { audiences: { has: identifier }, scopes: { hasSome: removed } }, select: { id: true, scopes: true, audiences: true } });
+  const appRows = await tx.client.findMany({ where: { kind: 'app', resources: { has: identifier }, scopes: { hasSome: removed } }, select: { id: true, scopes: true, resources: true } });
   const agents = [
     ...agentRows.map((agent) => ({ ...agent, kind: 'agent' })),
     ...appRows.map((app) => ({ id: app.id, scopes: app.scopes, audiences: app.resources, kind: 'app' })),
