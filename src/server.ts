@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { connectDatabase, type Database } from './db/client.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
-import { createAuditLog } from './audit/audit-log.js';
+import { createAuditLog, requestOrigin } from './audit/audit-log.js';
 import { ensureDatabaseExists } from './db/create-database.js';
 import { createApp } from './http/app.js';
 import { outageLog } from './http/outage.js';
@@ -276,8 +276,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
             action: 'request.refused',
             outcome: 'failure',
             actor: { kind: details.surface === 'admin' ? 'admin' : details.surface === 'pages' ? 'human' : 'app' },
-            requestId: (ctx.state as { requestId?: string }).requestId,
-            ip: ctx.ip,
+            ...requestOrigin(ctx),
             details: { ...details, method: ctx.method, path: recordablePath(ctx.path) },
           }).catch((failure: unknown) => log.warn({ err: failure }, 'could not audit a refused request')),
       },

@@ -13,6 +13,7 @@ import { decide, targetResource, type Decision } from '../policy/decide.js';
 import type { ClientFacts, GrantKind, RequestFacts } from '../policy/facts.js';
 import { PolicyRefusal } from '../policy/rules.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
+import { words } from '../text/words.js';
 
 const GRANTS: Record<string, GrantKind> = {
   client_credentials: 'client_credentials',
@@ -46,7 +47,7 @@ export function createDecisionDryRun(deps: {
     const grant = GRANTS[request.grantType ?? (request.userId ? 'urn:ietf:params:oauth:grant-type:token-exchange' : 'client_credentials')]!;
     const user = request.userId ? await deps.users.findById(request.userId) : undefined;
     if (request.userId && !user) throw new NotFoundError(`no user ${request.userId}`);
-    const requested = request.scope?.split(' ').filter(Boolean);
+    const requested = request.scope === undefined ? undefined : words(request.scope);
     let identifier: string | undefined;
     try {
       identifier = targetResource(facts, request.resource, grant, true);

@@ -17,7 +17,7 @@ import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import { isShownText } from '../text/shown-text.js';
 import type { AuditAction } from '../audit/actions.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { InTransaction } from '../db/transaction.js';
 import type { UserStore } from '../humans/user-store.js';
@@ -27,6 +27,7 @@ import type { AgentBlockStore } from './agent-block-store.js';
 import type { ApprovalStore } from './approval-store.js';
 import type { CibaRequestStore } from './ciba-request-store.js';
 import type { ApprovalNotifier } from './notifier.js';
+import { words } from '../text/words.js';
 
 /** Requests waiting for the human (CIBA), shown and answered on /approvals. */
 export type PendingRequests = {
@@ -85,7 +86,6 @@ export function unknownHintId(hash: string): string {
 
 export const isUnknownHintId = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-0[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/.test(id);
 
-const words = (value: unknown) => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 
 export function createBackchannelApprovals(deps: BackchannelDependencies) {
   const { config, requests } = deps;
@@ -155,8 +155,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
         agentId: client.clientId,
         userId: account.accountId,
         clientId: client.clientId,
-        requestId: (ctx.state as { requestId?: string }).requestId,
-        ip: ctx.ip,
+        ...requestOrigin(ctx),
         details: { ciba_request_id: row.id, scopes: row.scopes, resources, binding_message: bindingMessage },
       });
       if (isUnknownHintId(account.accountId)) return; // nobody to tell

@@ -24,6 +24,11 @@ export type AuditEventInput = {
 
 type Writer = Pick<PrismaClient, 'auditEvent'> | Prisma.TransactionClient;
 
+/** Where an event's request came from: its request id (src/http/request-context.ts) and the client's address. */
+export function requestOrigin(ctx: { state: unknown; ip: string }): Pick<AuditEventInput, 'requestId' | 'ip'> {
+  return { requestId: (ctx.state as { requestId?: string } | undefined)?.requestId, ip: ctx.ip };
+}
+
 export function auditData(event: AuditEventInput): Prisma.AuditEventCreateManyInput {
   return {
     action: event.action,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { ClientMetadata } from 'oidc-provider';
 import type { Config } from '../config.js';
-import type { AuditEventInput } from '../audit/audit-log.js';
+import { requestOrigin, type AuditEventInput } from '../audit/audit-log.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
@@ -127,8 +127,7 @@ export function registrationGuard(deps: {
         actor: { kind: 'agent', id: clientId },
         agentId: clientId,
         clientId,
-        requestId: (ctx.state as { requestId?: string }).requestId,
-        ip: ctx.ip,
+        ...requestOrigin(ctx),
         details: { origin: 'dcr', redirect_uris: (ctx.body as { redirect_uris?: unknown }).redirect_uris },
       });
     }

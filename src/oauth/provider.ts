@@ -15,6 +15,7 @@ import type { IssuedTokenModel } from '../tokens/token-recorder.js';
 import type { AdapterFactory } from './adapter.js';
 import { clientFacts, grantKindOf, requestedResourceScopes, type PolicyClientMetadata, type RequestFactsLoader } from './request-facts.js';
 import { isDatabaseUnavailable, outageLog } from '../http/outage.js';
+import { words } from '../text/words.js';
 
 export type InteractionPages = {
   /** Where login and consent prompts send the browser. */
@@ -252,7 +253,7 @@ export function createProvider(options: ProviderOptions): Provider {
       const granted = grantId ? String((await ctx.oidc.provider.Grant.find(grantId))?.getResourceScope(identifier) ?? '').split(' ') : [];
       const standing = allowance.scopes.filter((scope) => !allowance.approvalOnly.includes(scope));
       const asked = standing.some((scope) => granted.includes(scope)) ? standing.filter((scope) => granted.includes(scope)) : standing;
-      ctx.oidc.params!.scope = [...new Set([...String(ctx.oidc.params!.scope ?? '').split(' ').filter(Boolean), ...asked])].join(' ');
+      ctx.oidc.params!.scope = [...new Set([...words(ctx.oidc.params!.scope), ...asked])].join(' ');
     }
     if (ctx.oidc.route === 'token') {
       // Client credentials without `scope`: the most the policy allows, never an empty-scope token.

@@ -3,7 +3,7 @@
 // what was refused, with which error and policy rule. Never the secret or the token.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
 import type { Logger } from '../observability/logger.js';
 import { ruleForProtocolError } from '../policy/rules.js';
 import type { ProviderOptions } from './provider.js';
@@ -41,8 +41,7 @@ export function refusalAuditor(deps: { audit: AuditLog; agents: AgentStore; log:
         actor: { kind: kind ?? 'app', id: clientId },
         agentId: kind === 'agent' ? clientId : undefined,
         clientId,
-        requestId: (ctx.state as { requestId?: string }).requestId,
-        ip: ctx.ip,
+        ...requestOrigin(ctx),
         details: { error: error.error ?? error.message, description: error.error_description, rule, grant_type: ctx.oidc?.params?.grant_type },
       });
     })().catch((failure: unknown) => deps.log.warn({ err: failure }, 'could not audit a refused request'));

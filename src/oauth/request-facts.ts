@@ -9,6 +9,7 @@ import { clientTraits, type ClientLike } from '../clients/client-traits.js';
 import { CIBA_GRANT, OIDC_SCOPES } from '../clients/client-store.js';
 import type { ClientFacts, GrantKind, RequestFacts } from '../policy/facts.js';
 import { toResourceFacts, type ResourceStore } from '../resources/resource-store.js';
+import { words } from '../text/words.js';
 
 /** What the client registry puts on every client's metadata for the policy (src/clients/client-store.ts). */
 export type PolicyClientMetadata = {
@@ -36,8 +37,6 @@ export function clientFacts(client: { clientId: string }): ClientFacts {
 }
 
 const OIDC = new Set(OIDC_SCOPES);
-/** A space-separated parameter or claim (`scope`) as its words; none when it is not a string. */
-export const words = (value: unknown): string[] => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 /** The one value of a parameter oidc-provider parsed (the first, when it was repeated and allowed to be). */
 export const one = (value: unknown): string | undefined => (Array.isArray(value) ? value[0] : typeof value === 'string' ? value : undefined);
 /** Every value of a repeatable parameter. */

@@ -5,7 +5,7 @@
 // response: `{ "sets": { "<jti>": "<SET>" }, "moreAvailable": bool }`.
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import type { AuditLog } from '../audit/audit-log.js';
+import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
 import { bufferedBody } from '../http/request-body.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
@@ -65,8 +65,7 @@ export function securityEventPollRoute(deps: { prefix: string; feed: SecurityEve
           action: 'events.refused',
           outcome: 'failure',
           actor: { kind: 'app' },
-          requestId: (ctx.state as { requestId?: string }).requestId,
-          ip: ctx.ip,
+          ...requestOrigin(ctx),
           details: { rule: error.status === 401 ? 'client_authentication' : 'not_a_resource_server', error: error.code },
         });
       }

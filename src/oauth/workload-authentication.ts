@@ -18,7 +18,7 @@
 // expiry), so an assertion may be presented more than once within its life: each use is on the record.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
-import type { AuditLog } from '../audit/audit-log.js';
+import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
 import type { FederationLookupStore } from '../federation/federation-lookup-store.js';
 import { bufferedBody, replaceBody } from '../http/request-body.js';
 import type { Logger } from '../observability/logger.js';
@@ -71,8 +71,7 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
         actor: { kind: trust?.agentId ? 'agent' : 'app', id: trust?.agentId ?? params.get('client_id') ?? undefined },
         agentId: trust?.agentId,
         clientId: trust?.agentId ?? params.get('client_id') ?? undefined,
-        requestId: (ctx.state as { requestId?: string }).requestId,
-        ip: ctx.ip,
+        ...requestOrigin(ctx),
         details: { error: 'invalid_client', description, rule: 'client_authentication_failed', grant_type: params.get('grant_type') ?? undefined, workload_issuer: claimed.iss, workload_subject: claimed.sub },
       });
     };
@@ -105,8 +104,7 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
       actor: { kind: 'agent', id: trust.agentId },
       agentId: trust.agentId,
       clientId: trust.agentId,
-      requestId: (ctx.state as { requestId?: string }).requestId,
-      ip: ctx.ip,
+      ...requestOrigin(ctx),
       details: { endpoint, issuer: claimed.iss, subject: claimed.sub, assertion_jti: claims.jti, assertion_exp: claims.exp },
     });
     const credential = randomBytes(32).toString('base64url');

@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { ResourceStore } from '../resources/resource-store.js';
 import { interactionGone } from './page-error.js';
+import { words } from '../text/words.js';
 
 export type ScopeLine = { name: string; description: string };
 
@@ -36,7 +37,6 @@ const promptDetails = z.object({
   missingResourceScopes: z.record(z.string(), z.array(z.string())).optional(),
 });
 
-const words = (value: unknown): string[] => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 const list = (value: unknown): string[] =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [];
 

@@ -57,6 +57,24 @@ export function targetResource(
 }
 
 /**
+ * The resource a token exchange is for: the one it names, else its `audience` when that names no agent, else the
+ * presented token's own resource (or audience). An ID-JAG's resource, at another authorization server, must be named
+ * (pass no subject).
+ */
+export function exchangeTarget(
+  named: string | undefined,
+  audienceAsResource: string | undefined,
+  subject: { resource: string | null; audience: string | null } | undefined,
+): string {
+  return named ?? audienceAsResource ?? subject?.resource ?? subject?.audience ?? refuse('resource_required', 'name the resource the token is for (resource=...)');
+}
+
+/** The resource an ID-JAG is redeemed for: the one the request names, else the one resource the ID-JAG names. */
+export function assertionTarget(named: string | undefined, asserted: string[] | undefined): string {
+  return named ?? (asserted?.length === 1 ? asserted[0]! : refuse('resource_required', 'name the resource the token is for (resource=...): the ID-JAG names none or several'));
+}
+
+/**
  * Whether a human is asked every time rather than an earlier answer reused: for clients that arrived by themselves
  * (CIMD, DCR), and for public clients whose only redirects are loopback ones, where any local program could be
  * listening.

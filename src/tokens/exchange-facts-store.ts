@@ -15,7 +15,10 @@ export type StandingApproval = { id: string; agentId: string; scopes: string[]; 
 
 export type ExchangeFacts = {
   record: IssuedTokenRecord | undefined;
-  /** The resource identifier the exchange is for: the one asked for, else the presented token's resource or audience. */
+  /**
+   * The resource whose facts were read: the one asked for, else the presented token's resource or audience (the
+   * policy's exchangeTarget default, applied here to read in one round trip; the grant checks it against the policy).
+   */
   identifier: string | undefined;
   resource: Resource | undefined;
   /** Only for a human's token: the human's standing approvals of the agent at `identifier`, newest first. */

@@ -3,10 +3,10 @@
 // agent without an owner, runs the code flow on any loopback port (RFC 8252 §7.3, native clients), is visible in the
 // admin API, and suspending it or denying its domain revokes its tokens at once.
 import { randomBytes } from 'node:crypto';
-import { spawnServer, type ServerProcess } from '../support/process.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres-server.js';
+import type { ServerProcess } from '../support/process.js';
+import type { TestDatabase } from '../support/postgres-server.js';
 import { freePort } from '../support/server.js';
-import { startDocumentServer, type DocumentServer } from '../support/metadata-documents.js';
+import { spawnServerTrusting, startDocumentServer, type DocumentServer } from '../support/metadata-documents.js';
 import { AuthorizationRefused, authorizeThroughPages, claimsOf, redeemCode } from '../support/public-client-flow.js';
 
 const MCP = 'https://mcp.example.test/mcp';
@@ -38,20 +38,8 @@ const nativeDocument = (clientId: string) => ({
 });
 
 beforeAll(async () => {
-  database = await createTestDatabase();
   documents = await startDocumentServer();
-  const port = await freePort();
-  issuer = `http://127.0.0.1:${port}`;
-  server = await spawnServer({
-    DATABASE_URL: database.url,
-    PORT: String(port),
-    ISSUER: issuer,
-    AGENTAUTH_KEK: randomBytes(32).toString('base64url'),
-    AGENTAUTH_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
-    AGENTAUTH_DATA_DIR: `/tmp/agentauth-cimd-${port}`,
-    AGENTAUTH_CIMD_ALLOW_LOOPBACK: 'true',
-    NODE_EXTRA_CA_CERTS: documents.caFile,
-  });
+  ({ database, server, issuer } = await spawnServerTrusting(documents, ADMIN_KEY, 'cimd'));
   expect((await admin('POST', '/users', ALICE)).status).toBe(201);
   const resource = await admin('POST', '/resources', {
     identifier: 'HTTPS://MCP.Example.test:443/mcp/',

@@ -4,10 +4,9 @@
 // at the issuer is picked up on the first assertion it signs (an unknown kid refetches the set).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
-import { startDocumentServer, type DocumentServer } from '../support/metadata-documents.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres-server.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
-import { freePort } from '../support/server.js';
+import { spawnServerTrusting, startDocumentServer, type DocumentServer } from '../support/metadata-documents.js';
+import type { TestDatabase } from '../support/postgres-server.js';
+import type { ServerProcess } from '../support/process.js';
 
 const ADMIN_KEY = `aa_ak_${randomBytes(32).toString('base64url')}`;
 const API = 'https://files.example.test';
@@ -52,20 +51,8 @@ async function clientCredentials(jwt: string) {
 }
 
 beforeAll(async () => {
-  database = await createTestDatabase();
   documents = await startDocumentServer();
-  const port = await freePort();
-  issuer = `http://127.0.0.1:${port}`;
-  server = await spawnServer({
-    DATABASE_URL: database.url,
-    PORT: String(port),
-    ISSUER: issuer,
-    AGENTAUTH_KEK: randomBytes(32).toString('base64url'),
-    AGENTAUTH_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
-    AGENTAUTH_DATA_DIR: `/tmp/agentauth-jwks-uri-${port}`,
-    AGENTAUTH_CIMD_ALLOW_LOOPBACK: 'true',
-    NODE_EXTRA_CA_CERTS: documents.caFile,
-  });
+  ({ database, server, issuer } = await spawnServerTrusting(documents, ADMIN_KEY, 'jwks-uri'));
   expect((await admin('POST', '/resources', { identifier: API, name: 'Files', scopes: [{ name: 'files:read', description: 'Read files' }] })).status).toBe(201);
   const owner = await admin('POST', '/users', { username: 'owner', password: 'correct horse battery staple' });
   expect((await admin('POST', '/trusted-issuers', { issuer: ISSUER, jwks_uri: `${documents.origin}/ci/jwks`, purposes: ['workload'] })).status).toBe(201);

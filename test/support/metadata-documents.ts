@@ -2,11 +2,15 @@
 // CA made with openssl: a server that must trust it gets the CA through NODE_EXTRA_CA_CERTS (read by Node at
 // process start, so that server runs as a child process, test/support/process.ts). Counts fetches per path.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from './postgres-server.js';
+import { spawnServer, type ServerProcess } from './process.js';
+import { freePort } from './server.js';
 
 export type DocumentServer = {
   origin: string;
@@ -57,4 +61,25 @@ export async function startDocumentServer(): Promise<DocumentServer> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * An agentauth process on its own database that fetches from `documents` (loopback https allowed, the document
+ * server's throw-away CA trusted), with `adminKey` as its bootstrap admin key.
+ */
+export async function spawnServerTrusting(documents: DocumentServer, adminKey: string, name: string): Promise<{ database: TestDatabase; server: ServerProcess; issuer: string }> {
+  const database = await createTestDatabase();
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const server = await spawnServer({
+    DATABASE_URL: database.url,
+    PORT: String(port),
+    ISSUER: issuer,
+    AGENTAUTH_KEK: randomBytes(32).toString('base64url'),
+    AGENTAUTH_BOOTSTRAP_ADMIN_KEY: adminKey,
+    AGENTAUTH_DATA_DIR: `/tmp/agentauth-${name}-${port}`,
+    AGENTAUTH_CIMD_ALLOW_LOOPBACK: 'true',
+    NODE_EXTRA_CA_CERTS: documents.caFile,
+  });
+  return { database, server, issuer };
 }

@@ -3,7 +3,7 @@
 // token through its record), and turning a policy refusal into the audited OAuth error.
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditAction } from '../../audit/actions.js';
-import type { AuditLog } from '../../audit/audit-log.js';
+import { requestOrigin, type AuditLog } from '../../audit/audit-log.js';
 import type { PolicyRefusal } from '../../policy/rules.js';
 import { resourceServerInfo } from '../provider.js';
 import { clientFacts } from '../request-facts.js';
@@ -36,8 +36,7 @@ export async function refuseGrant(ctx: KoaContextWithOIDC, audit: AuditLog, refu
     actor: { kind, id: clientId },
     agentId: kind === 'agent' ? clientId : undefined,
     clientId,
-    requestId: (ctx.state as { requestId?: string }).requestId,
-    ip: ctx.ip,
+    ...requestOrigin(ctx),
     details: { rule: refusal.rule, error: refusal.code, description: refusal.message, ...details },
   });
   throw Object.assign(new errors.CustomOIDCProviderError(refusal.code, refusal.message), { rule: refusal.rule });

@@ -11,17 +11,18 @@
 // approval revokes the token.
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import validateDpop, { checkDpopReplay, type DpopProof } from 'oidc-provider/lib/helpers/validate_dpop.js';
-import type { AuditLog } from '../../audit/audit-log.js';
+import { requestOrigin, type AuditLog } from '../../audit/audit-log.js';
 import { AssertionReplayedError, type ApprovalStore } from '../../approvals/approval-store.js';
 import { JWT_BEARER_GRANT } from '../../clients/client-store.js';
 import type { FederationLookupStore } from '../../federation/federation-lookup-store.js';
-import { allowanceOrThrow, type Allowance } from '../../policy/decide.js';
+import { allowanceOrThrow, assertionTarget, type Allowance } from '../../policy/decide.js';
 import type { RequestFacts } from '../../policy/facts.js';
 import { PolicyRefusal } from '../../policy/rules.js';
 import { toResourceFacts, type ResourceStore } from '../../resources/resource-store.js';
 import { canonicalResourceIdentifier } from '../../resources/resource-identifier.js';
 import { setTokenContext } from '../../tokens/token-context.js';
-import { clientFacts, one, words } from '../request-facts.js';
+import { all, clientFacts, one } from '../request-facts.js';
+import { words } from '../../text/words.js';
 import { refuseGrant, resourceAccessToken } from './grant-support.js';
 import { AssertionError, ID_JAG_TYP, unverifiedIssuer, type TrustedAssertions } from '../trusted-assertions.js';
 
@@ -69,12 +70,10 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       if (error instanceof AssertionError) throw new PolicyRefusal('assertion_invalid', error.message);
       throw error;
     }
-    const resourceParam = [params!.resource ?? []].flat() as string[];
+    const resourceParam = all(params!.resource);
     if (resourceParam.length > 1) throw new PolicyRefusal('one_target', 'name one resource');
     const claimedResources = claims.resource === undefined ? undefined : ([] as unknown[]).concat(claims.resource).filter((r): r is string => typeof r === 'string').map((r) => canonicalResourceIdentifier(r) ?? r);
-    // The request's resource, else the one the ID-JAG names.
-    const identifier = resourceParam[0] ?? (claimedResources?.length === 1 ? claimedResources[0] : undefined);
-    if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...): the ID-JAG names none or several');
+    const identifier = assertionTarget(resourceParam[0], claimedResources);
     const dpop = await validateDpop(ctx.oidc.provider, ctx);
     const resource = await deps.resources.findByIdentifier(identifier);
     const facts: RequestFacts = {
@@ -142,8 +141,7 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       userId: redemption.userId,
       agentId: client.clientId,
       clientId: client.clientId,
-      requestId: (ctx.state as { requestId?: string }).requestId,
-      ip: ctx.ip,
+      ...requestOrigin(ctx),
       details: { approval_id: approval.id, issuer: redemption.issuer, assertion_jti: redemption.jti, scopes: allowance.scopes, resource: allowance.resource },
     });
     ctx.body = { access_token: value, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: allowance.lifetime, scope };

@@ -17,7 +17,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { TOKEN_EXCHANGE } from '../../agents/agent-store.js';
 import type { ApprovalStore } from '../../approvals/approval-store.js';
 import type { ClientStore } from '../../clients/client-store.js';
-import { allowanceOrThrow, type Allowance } from '../../policy/decide.js';
+import { allowanceOrThrow, exchangeTarget, type Allowance } from '../../policy/decide.js';
 import type { ApprovalFacts, ClientFacts, RequestFacts } from '../../policy/facts.js';
 import { PolicyRefusal } from '../../policy/rules.js';
 
@@ -26,6 +26,7 @@ import { TOKEN_TYPE, type IdTokenResolver, type PresentedToken, type PresentedTo
 import { setTokenContext } from '../../tokens/token-context.js';
 import { toResourceFacts, type Resource, type ResourceStore } from '../../resources/resource-store.js';
 import { all, clientFacts, one } from '../request-facts.js';
+import { words } from '../../text/words.js';
 import { ID_JAG_TYP } from '../trusted-assertions.js';
 import { refuseGrant, resourceAccessToken } from './grant-support.js';
 
@@ -83,6 +84,20 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
     return clientFacts({ ...metadata, clientId: id });
   }
 
+  /**
+   * The usual exchange (no next agent, no ID-JAG): the subject token's record, the resource and the human's approvals
+   * in one statement. The statement applies the policy's default target itself, to read that resource's facts in the
+   * same round trip; the target is still the policy's (exchangeTarget), and in the one case the two could disagree the
+   * caller reads the facts one by one instead.
+   */
+  async function readTogether(token: string, type: string, named: string | undefined, agentId: string) {
+    const jti = await deps.presented.jtiOf(token, type, 'subject_token');
+    const read = await deps.exchangeFacts.find({ jti, resource: named, agentId });
+    const subject = deps.presented.fromRecord(read.record, 'subject_token');
+    const identifier = exchangeTarget(named, undefined, subject);
+    return identifier === read.identifier ? { subject, identifier, resource: read.resource, approvals: read.approvals } : undefined;
+  }
+
   /** Reads the request's parameters and every fact the policy needs, in as few round trips as the facts allow. */
   async function gather(ctx: KoaContextWithOIDC): Promise<{ facts: RequestFacts; subject: PresentedToken; dpop: DpopProof | undefined }> {
     const { params } = ctx.oidc;
@@ -119,33 +134,28 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
     // Awaited below, after the subject's facts; a refusal of the subject first must not leave it unhandled.
     actorPromise?.catch(() => undefined);
 
-    // The target: `resource`, else `audience` when it names no agent, else the subject token's own resource. An
-    // ID-JAG's audience is the other authorization server, its resource must be named.
+    // The target is the policy's (exchangeTarget). An ID-JAG's audience is the other authorization server.
     const audience = audiences[0];
     const mayDelegate = !idJag && audience !== undefined && audience !== resources[0] && audience !== caller.id;
     let subject: PresentedToken;
-    let identifier: string | undefined;
+    let identifier: string;
     let resource: Resource | undefined;
     let approvals: Standing[] = [];
     let nextAgent: ClientFacts | undefined;
     let nextApprovals: Standing[] = [];
     let humanActive = true;
-    if (!idJag && !mayDelegate) {
-      // The usual exchange: the subject token's record, the resource and the human's approvals in one statement.
-      const jti = await deps.presented.jtiOf(subjectToken, subjectType, 'subject_token');
-      const read = await deps.exchangeFacts.find({ jti, resource: resources[0], agentId: caller.id });
-      subject = deps.presented.fromRecord(read.record, 'subject_token');
+    const read = !idJag && !mayDelegate ? await readTogether(subjectToken, subjectType, resources[0], caller.id) : undefined;
+    if (read) {
+      subject = read.subject;
       identifier = read.identifier;
       resource = read.resource;
       approvals = read.approvals;
-      if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...)');
     } else {
       subject = idJag ? await deps.idJag.resolveIdToken(subjectToken, caller.id) : await deps.resolveToken(subjectToken, subjectType, 'subject_token');
       nextAgent = mayDelegate ? await activeAgent(audience) : undefined;
       identifier = idJag
-        ? resources[0]
-        : (resources[0] ?? (audience !== undefined && !nextAgent && audience !== caller.id ? audience : undefined) ?? subject.resource ?? subject.audience ?? undefined);
-      if (!identifier) throw new PolicyRefusal('resource_required', 'name the resource the token is for (resource=...)');
+        ? exchangeTarget(resources[0], undefined, undefined)
+        : exchangeTarget(resources[0], audience !== undefined && !nextAgent && audience !== caller.id ? audience : undefined, subject);
       if (idJag && audience === undefined) throw new PolicyRefusal('missing_parameter', 'audience (the issuer of the authorization server the ID-JAG is for) is required');
       const human = subject.subject;
       [resource, approvals, nextApprovals, humanActive] = await Promise.all([
@@ -158,7 +168,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDeps) {
     }
     const actor = await actorPromise;
     const human = subject.subject;
-    const requested = typeof params!.scope === 'string' ? params!.scope.split(' ').filter(Boolean) : undefined;
+    const requested = typeof params!.scope === 'string' ? words(params!.scope) : undefined;
     const facts: RequestFacts = {
       grant: 'token_exchange',
       now: Date.now(),
