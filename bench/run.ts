@@ -6,7 +6,9 @@
 // credentials, RFC 8693 token exchange, introspection of a live and of a revoked JWT access token; the same exchange
 // on a large database (bench/seed-large.ts); the suspension of an agent holding 10,000 live tokens; server RSS.
 // Every server and every load generator (autocannon, bench/load.ts) runs in its own process, on loopback only.
-// BENCH_CONNECTIONS, BENCH_DURATION (seconds) change the load; BENCH_CPU_PROF=<dir> profiles the agentauth server;
+// BENCH_CONNECTIONS, BENCH_DURATION (seconds) change the load; BENCH_CPU_PROF=<dir> profiles the agentauth server and the peer;
+// BENCH_NODE_ARGS adds node options to agentauth's servers after npm start's (a V8 flag under study, --trace-gc,
+// whose output is then shown);
 // BENCH_SKIP_LARGE=1 leaves out the large-database part (it takes a minute to seed); BENCH_ONLY=<prefixes> measures
 // only the small database's scenarios whose names start so (profiling one path), without goal lines.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,6 +42,8 @@ type Result = {
   name: string; rps: number; p50: number; p99: number; non2xx: number; errors: number;
   /** CPU time per request (warm-up included) of the server measured, and of every PostgreSQL process, in µs. */
   serverUs?: number; postgresUs?: number;
+  /** Share of the run's wall time the server's main (JavaScript) thread was on a CPU, in %: below ~95 it waited. */
+  mainBusy?: number;
 };
 type Request = { url: string; body: string; headers: Record<string, string> };
 
@@ -53,7 +57,8 @@ async function freePort(): Promise<number> {
 
 /** Starts a server process and resolves once `readyUrl` answers 2xx. */
 async function startProcess(args: string[], env: Record<string, string>, readyUrl: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // With BENCH_NODE_ARGS the servers' standard output is shown (V8 traces such as --trace-gc write there).
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', process.env.BENCH_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'] });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
@@ -92,8 +97,8 @@ async function peakRss<T>(pid: number | undefined, during: Promise<T>): Promise<
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
 /** CPU time (user + system) a process has used so far, in seconds, from /proc (Linux); 0 when unreadable. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+async function cpuSeconds(pid: number, thread?: number): Promise<number> {
+  const stat = await readFile(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8').catch(() => '');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / TICKS_PER_S;
 }
@@ -109,7 +114,9 @@ async function postgresCpuSeconds(): Promise<number> {
 /** Runs autocannon in its own process (bench/load.ts); with `serverPid`, also the server's and PostgreSQL's CPU per request. */
 async function load(name: string, request: Request, serverPid?: number): Promise<Result> {
   const job = JSON.stringify({ ...request, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP });
-  const cpuBefore = serverPid ? await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds()]) : undefined;
+  // The main thread's id is the process's.
+  const cpuBefore = serverPid ? await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds(), cpuSeconds(serverPid, serverPid)]) : undefined;
+  const started = performance.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/load.js'), job], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -117,12 +124,13 @@ async function load(name: string, request: Request, serverPid?: number): Promise
   if (code !== 0) throw new Error(`load generator for ${name} exited with ${code}`);
   const { sent, ...result } = JSON.parse(out.trim().split('\n').at(-1)!) as Omit<Result, 'name'> & { sent: number };
   if (cpuBefore && serverPid && sent > 0) {
-    const [server, postgres] = await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds()]);
+    const [server, postgres, main] = await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds(), cpuSeconds(serverPid, serverPid)]);
     result.serverUs = ((server - cpuBefore[0]) / sent) * 1e6;
+    result.mainBusy = ((main - cpuBefore[2]) / ((performance.now() - started) / 1000)) * 100;
     // Backends that exit during the run take their CPU time with them: never below 0.
     result.postgresUs = Math.max(0, ((postgres - cpuBefore[1]) / sent) * 1e6);
   }
-  const cpu = result.serverUs === undefined ? '' : `, CPU ${result.serverUs.toFixed(0)} µs/req (PostgreSQL ${Math.max(0, result.postgresUs!).toFixed(0)})`;
+  const cpu = result.serverUs === undefined ? '' : `, CPU ${result.serverUs.toFixed(0)} µs/req (PostgreSQL ${Math.max(0, result.postgresUs!).toFixed(0)}), main thread busy ${result.mainBusy!.toFixed(0)}%`;
   process.stderr.write(`  ${name}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99} ms${cpu}\n`);
   return { name, ...result };
 }
@@ -255,10 +263,18 @@ async function check(world: World): Promise<void> {
 const profileArgs = (tag: string) =>
   process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=agentauth-${tag}-${Date.now()}.cpuprofile`] : [];
 
+/** How agentauth's servers are started: `npm start`'s node options, then BENCH_NODE_ARGS (space-separated; later wins). */
+const serverArgs = (tag: string) => [
+  ...profileArgs(tag),
+  ...SERVER_NODE_ARGS,
+  ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  'dist/src/main.js',
+];
+
 /** The fair peer, started once and kept running (idle between its runs) so it can be measured next to each scenario. */
 async function startPeer(): Promise<{ measure(): Promise<Result>; stop(): Promise<void> }> {
   const port = await freePort();
-  const baseline = await startProcess(['dist/bench/baseline-server.js', String(port), API], {}, `http://127.0.0.1:${port}/.well-known/openid-configuration`);
+  const baseline = await startProcess([...profileArgs('peer'), 'dist/bench/baseline-server.js', String(port), API], {}, `http://127.0.0.1:${port}/.well-known/openid-configuration`);
   const request = {
     url: `http://127.0.0.1:${port}/token`, body: form({ grant_type: 'client_credentials', resource: API, scope: 'files:read' }), headers: basic('bench', 'bench-secret'),
   };
@@ -303,7 +319,7 @@ async function main(): Promise<void> {
   try {
     const small = await prepare(`agentauth_bench_${tag}`);
     databases.push(small.env.DATABASE_URL!);
-    const server = await startProcess([...profileArgs('small'), ...SERVER_NODE_ARGS, 'dist/src/main.js'], small.env, `${small.issuer}/readyz`);
+    const server = await startProcess(serverArgs('small'), small.env, `${small.issuer}/readyz`);
     try {
       await check(small);
       // One unmeasured pass over every request first: the first scenario must not pay for JIT and lazy loading.
@@ -326,7 +342,7 @@ async function main(): Promise<void> {
         seedMs = await seedLargeDatabase(url, deriveAuditKeys(kek), API);
       });
       databases.push(big.env.DATABASE_URL!);
-      const bigServer = await startProcess([...profileArgs('large'), ...SERVER_NODE_ARGS, 'dist/src/main.js'], big.env, `${big.issuer}/readyz`);
+      const bigServer = await startProcess(serverArgs('large'), big.env, `${big.issuer}/readyz`);
       try {
         await check(big);
         await warm(big.exchange);
@@ -371,12 +387,13 @@ function report(
   out('each agentauth figure is bracketed by fair-peer runs; "x peer" is its rate over their mean');
   out();
   const us = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(0)).padStart(8);
-  out(`${'scenario'.padEnd(46)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failed'.padStart(8)} ${'peer/s'.padStart(8)} ${'x peer'.padStart(7)} ${'cpu µs'.padStart(8)} ${'pg µs'.padStart(8)}`);
+  out(`${'scenario'.padEnd(46)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failed'.padStart(8)} ${'peer/s'.padStart(8)} ${'x peer'.padStart(7)} ${'cpu µs'.padStart(8)} ${'pg µs'.padStart(8)} ${'main %'.padStart(7)}`);
   for (const r of [...scenarios, ...(large ? [large.result] : [])]) {
-    out(`${r.name.padEnd(46)} ${r.rps.toFixed(0).padStart(8)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx + r.errors).padStart(8)} ${r.peerRps.toFixed(0).padStart(8)} ${ratio(r).toFixed(2).padStart(7)} ${us(r.serverUs)} ${us(r.postgresUs)}`);
+    out(`${r.name.padEnd(46)} ${r.rps.toFixed(0).padStart(8)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx + r.errors).padStart(8)} ${r.peerRps.toFixed(0).padStart(8)} ${ratio(r).toFixed(2).padStart(7)} ${us(r.serverUs)} ${us(r.postgresUs)} ${us(r.mainBusy).slice(1)}`);
   }
-  out(`fair peer runs (client credentials): ${peers.map((p) => `${p.rps.toFixed(0)} req/s p99 ${p.p99} ms, CPU ${us(p.serverUs).trim()} µs/req`).join('; ')}`);
-  out('cpu µs: the server process\'s CPU time per request (all its threads); pg µs: every PostgreSQL process\'s');
+  out(`fair peer runs (client credentials): ${peers.map((p) => `${p.rps.toFixed(0)} req/s p99 ${p.p99} ms, CPU ${us(p.serverUs).trim()} µs/req, main thread busy ${us(p.mainBusy).trim()}%`).join('; ')}`);
+  out('cpu µs: the server process\'s CPU time per request (all its threads); pg µs: every PostgreSQL process\'s;');
+  out('main %: the share of the run the server\'s JavaScript thread was on a CPU (below the peer\'s, requests waited on I/O)');
   out();
   if (large) out(`large database seeded in ${(large.seedMs / 1000).toFixed(1)} s`);
   if (cascade) out(`suspension of an agent with 10,000 live tokens: ${cascade.ms.toFixed(0)} ms, ${String(cascade.revoked)} revoked; next exchange: ${cascade.nextStatus} ${String(cascade.nextError)}`);

@@ -49,13 +49,25 @@ export function checkString(value: string, where: string, max = MAX_VALUE_LENGTH
   if (value.length > max) throw new InputRefusal('length', where, `${where} is longer than ${max} characters`);
 }
 
+const STRAY_PERCENT = /%(?![0-9A-Fa-f]{2})/;
+
 /**
  * Percent-decodes one component of a query string or form body (`+` is a space) to its bytes, then to UTF-8 text.
  * URLSearchParams and querystring would silently turn invalid escapes into U+FFFD; this refuses them.
  */
 export function decodeComponent(raw: string, where: string): string {
-  const text = raw.replace(/\+/g, ' ');
+  const text = raw.includes('+') ? raw.replace(/\+/g, ' ') : raw;
   if (!text.includes('%')) return text;
+  // Every `%` starts an escape (the common case): the built-in decoder, which refuses what is not UTF-8 as fatally
+  // as TextDecoder does (overlong forms, surrogates, truncated sequences; ECMA-262 Decode).
+  if (!STRAY_PERCENT.test(text)) {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw new InputRefusal('utf8', where, `${where} is not valid UTF-8`);
+    }
+  }
+  // A `%` that starts no escape is itself: byte by byte.
   const bytes: number[] = [];
   for (let i = 0; i < text.length; i += 1) {
     const char = text.charCodeAt(i);

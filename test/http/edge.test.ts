@@ -41,6 +41,41 @@ describe('the input rule', () => {
 
   it('decodes + as a space and percent-escapes as UTF-8', () => {
     expect(decodeComponent('a+b%20%C3%A9', 'x')).toBe('a b é');
+    // A `%` that starts no escape stays itself, next to escapes that decode.
+    expect(decodeComponent('a%zz%C3%A9%', 'x')).toBe('a%zzé%');
+  });
+
+  it('refuses exactly the escaped byte sequences that are not UTF-8, like a fatal TextDecoder', () => {
+    const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    const expected = (bytes: number[]) => {
+      try {
+        return fatal.decode(Uint8Array.from(bytes));
+      } catch {
+        return 'refused';
+      }
+    };
+    const decoded = (text: string) => {
+      try {
+        return decodeComponent(text, 'x');
+      } catch (error) {
+        expect((error as InputRefusal).rule).toBe('utf8');
+        return 'refused';
+      }
+    };
+    const escaped = (bytes: number[]) => bytes.map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+    const named = [
+      [0xf0, 0x9f, 0x98, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe0, 0x80, 0x80], [0xe2, 0x82], [0xed, 0x9f, 0xbf], [0xed, 0xa0, 0x80],
+      [0xef, 0xbb, 0xbf, 0x61], [0xc2, 0x80], [0xc1, 0xbf], [0x80], [0xf8, 0x88, 0x80, 0x80, 0x80],
+    ];
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const generated = Array.from({ length: 2000 }, () => Array.from({ length: 1 + Math.floor(random() * 6) }, () => (random() < 0.5 ? 0x80 + Math.floor(random() * 0x80) : Math.floor(random() * 0x80))));
+    for (const bytes of [...named, ...generated]) {
+      expect([bytes, decoded(escaped(bytes))]).toEqual([bytes, expected(bytes)]);
+      // The same bytes beside a stray `%` take the byte-by-byte path, with the same verdict.
+      const viaSlowPath = decoded(`${escaped(bytes)}%`);
+      expect([bytes, viaSlowPath === 'refused' ? viaSlowPath : viaSlowPath.slice(0, -1)]).toEqual([bytes, expected(bytes)]);
+    }
   });
 
   it('refuses NUL, lone surrogates and deep nesting anywhere in JSON, keys included', () => {
