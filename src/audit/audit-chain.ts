@@ -56,16 +56,29 @@ export type EventRow = {
   details: unknown;
 };
 
-/** JSON with object keys sorted at every level: the bytes an HMAC is computed over must not depend on key order. */
+/**
+ * JSON with object keys sorted at every level (by UTF-16 code units, Array.prototype.sort's default order), members
+ * whose value is undefined left out: the bytes an HMAC is computed over must not depend on key order. Every chain
+ * ever written was linked over these bytes, so they never change (test/audit/audit-chain.test.ts holds a reference).
+ * Built as one string without intermediate arrays: the chainer runs this for every event the server writes.
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
   if (value instanceof Date) return JSON.stringify(value.toISOString());
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON(): unknown }).toJSON());
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i += 1) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  let out = '{';
+  for (const key of Object.keys(record).sort()) {
+    const member = record[key];
+    if (member === undefined) continue;
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(member)}`;
+  }
+  return `${out}}`;
 }
 
 function eventBytes(event: EventRow): string {

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { applyRetention, chainAuditEvents, deriveAuditKeys, verifyAuditChain } from '../../src/audit/audit-chain.js';
+import { applyRetention, canonicalJson, chainAuditEvents, deriveAuditKeys, verifyAuditChain } from '../../src/audit/audit-chain.js';
 import { recordAuditEvent } from '../../src/audit/audit-log.js';
 import { connectDatabase, type Database } from '../../src/db/client.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -58,6 +58,51 @@ afterAll(async () => {
     await db.close();
     await database.drop();
   }
+});
+
+describe('the bytes an event is linked over', () => {
+  /** canonicalJson as the first chains were written with it: its output may never change. */
+  const reference = (value: unknown): string => {
+    if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+    if (value instanceof Date) return JSON.stringify(value.toISOString());
+    if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return reference((value as { toJSON(): unknown }).toJSON());
+    if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+  };
+
+  it('are canonical JSON: keys sorted at every level, undefined members left out, dates as ISO strings', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: undefined, c: 'é"\n' }, null, undefined], ä: true, Z: new Date(0), e: {} })).toBe(
+      '{"Z":"1970-01-01T00:00:00.000Z","a":[{"c":"é\\"\\n"},null,null],"b":1,"e":{},"ä":true}',
+    );
+  });
+
+  it('are the same bytes the first chains were linked over, for any JSON value', () => {
+    let seed = 11;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const keyChars = ['a', 'B', 'z', '_', '1', 'é', '\u{1F600}', '"', ' '];
+    const value = (depth: number): unknown => {
+      const pick = Math.floor(random() * (depth > 3 ? 5 : 8));
+      if (pick === 0) return null;
+      if (pick === 1) return random() < 0.5;
+      if (pick === 2) return Math.floor(random() * 1e6) / 100;
+      if (pick === 3) return Array.from({ length: Math.floor(random() * 4) }, () => keyChars[Math.floor(random() * keyChars.length)]).join('');
+      if (pick === 4) return undefined;
+      if (pick === 5) return new Date(Math.floor(random() * 2e12));
+      if (pick === 6) return Array.from({ length: Math.floor(random() * 4) }, () => value(depth + 1));
+      const object: Record<string, unknown> = {};
+      for (let i = Math.floor(random() * 5); i > 0; i -= 1) {
+        object[Array.from({ length: 1 + Math.floor(random() * 3) }, () => keyChars[Math.floor(random() * keyChars.length)]).join('')] = value(depth + 1);
+      }
+      return object;
+    };
+    for (let i = 0; i < 3000; i += 1) {
+      const sample = value(0);
+      expect(canonicalJson(sample)).toBe(reference(sample));
+    }
+  });
 });
 
 describe('an honest log', () => {
