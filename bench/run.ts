@@ -191,6 +191,8 @@ async function prepare(name: string, seed?: (url: string, kek: Buffer) => Promis
     AGENTAUTH_DATA_DIR: dataDir, AGENTAUTH_DB_POOL_SIZE: '20', AGENTAUTH_BOOTSTRAP_ADMIN_KEY: adminKey,
     // Background work stays idle while measuring: no retention (nothing is old enough to delete anyway), no sweep.
     AGENTAUTH_AUDIT_RETENTION_DAYS: '0', AGENTAUTH_TOKEN_RECORD_RETENTION_DAYS: '0', AGENTAUTH_SWEEP_INTERVAL_S: '3600',
+    // The server's V8 settings as `npm start` applies them; set AGENTAUTH_V8_FLAGS for the bench to study others.
+    ...(process.env.AGENTAUTH_V8_FLAGS ? { AGENTAUTH_V8_FLAGS: process.env.AGENTAUTH_V8_FLAGS } : {}),
   };
   if (seed) {
     await applyMigrations(databaseUrl, log);
