@@ -134,9 +134,13 @@ it('answers 503 temporarily_unavailable while PostgreSQL is down, recovers withi
     const client = await ensureAgent(server);
     const traffic = load(server.url, client);
     await sleep(1_500);
-    const stoppedAt = Date.now();
     await database.stop();
+    // The window of the outage: from the moment the postmaster has exited (answers in flight then still arrive for
+    // a moment) to the moment its restart begins (PostgreSQL accepts connections before startEmbeddedDatabase has
+    // finished its own checks, and requests then succeed, as they should).
+    const stoppedAt = Date.now();
     await sleep(4_000);
+    const restartingAt = Date.now();
     database = await startEmbeddedDatabase(dataDir, log, 'agentauth', { port });
     const restartedAt = Date.now();
     // Load continues until service has been back for a while (bounded by the loop's own limit).
@@ -144,12 +148,12 @@ it('answers 503 temporarily_unavailable while PostgreSQL is down, recovers withi
     await sleep(1_000);
     await traffic.stop();
 
-    const during = traffic.outcomes.filter((o) => o.at > stoppedAt + 500 && o.at < restartedAt);
+    const during = traffic.outcomes.filter((o) => o.at > stoppedAt + 250 && o.at < restartingAt);
     const statuses = [...new Set(traffic.outcomes.map((o) => o.status))].sort();
     expect(statuses.filter((s) => s >= 500 && s !== 503)).toEqual([]);
     expect(traffic.outcomes.filter((o) => o.status === 0)).toEqual([]);
     expect(during.length).toBeGreaterThan(0);
-    expect(during.every((o) => o.status === 503 && o.error === 'temporarily_unavailable' && o.retryAfter !== null)).toBe(true);
+    expect(during.filter((o) => !(o.status === 503 && o.error === 'temporarily_unavailable' && o.retryAfter !== null))).toEqual([]);
     const firstBack = traffic.outcomes.find((o) => o.at > restartedAt && o.status === 200);
     expect(firstBack).toBeDefined();
     expect(firstBack!.at - restartedAt).toBeLessThan(5_000);
