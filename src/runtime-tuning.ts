@@ -18,7 +18,8 @@
 // requests in flight hold, so fewer, larger ones cost less per request: 16 MB scavenged 13.5 times a second for
 // 97 µs of main-thread time per request, 32 MB 11 times a second at a higher rate for 58 µs; peak RSS 194 -> 226 MB.
 // On Node 24, two alternating runs each: exchange 0.32x / 0.32x of the fair peer with 16 MB, 0.36x / 0.38x with 32 MB,
-// peak RSS 228-236 -> 248-261 MB. (64 MB on Node 20: no further gain seen, peak RSS 281 MB, too near the 300 MB line.)
+// peak RSS 228-236 -> 248-261 MB. (64 MB on Node 20: no clear gain in one run, 0.36x vs 0.34x; peak RSS 281 MB, too near
+// the 300 MB line.)
 // test/config.test.ts keeps the three command lines equal to this list.
 import v8 from 'node:v8';
 

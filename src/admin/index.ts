@@ -10,11 +10,12 @@ import type { ApprovalStore } from '../approvals/approval-store.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { PrismaClient } from '../db/client.js';
-import { recordAuditEvent } from '../audit/audit-log.js';
+import { recordAuditEvent, requestOrigin } from '../audit/audit-log.js';
 import { NotFoundError } from '../errors.js';
 import { createTrustedIssuerStore } from '../federation/trusted-issuer-store.js';
 import { createExternalIdentityStore } from '../humans/external-identity-store.js';
 import { recordablePath } from '../http/input-rules.js';
+import { isUnder } from '../http/paths.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
@@ -113,8 +114,7 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
       action: 'admin.refused',
       outcome: 'failure',
       actor: { kind: 'admin', id: keyId },
-      requestId: ctx.state.requestId as string | undefined,
-      ip: ctx.ip,
+      ...requestOrigin(ctx),
       details: { rule, method: ctx.method, path: recordablePath(ctx.path), status: (error as { status?: number }).status },
     });
     throw error;
@@ -163,14 +163,14 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
       query,
       body,
       admin,
-      actor: { actor: { kind: 'admin', id: admin.id }, requestId: ctx.state.requestId as string | undefined, ip: ctx.ip },
+      actor: { actor: { kind: 'admin', id: admin.id }, ...requestOrigin(ctx) },
     });
     ctx.status = route.status;
     ctx.body = result;
   }
 
   return async (ctx, next) => {
-    if (ctx.path !== base && !ctx.path.startsWith(`${base}/`)) return next();
+    if (!isUnder(ctx.path, base)) return next();
     // Responses carry secrets shown once and live records: no cache may keep them.
     ctx.set('Cache-Control', 'no-store');
     await boundary(ctx, () => dispatch(ctx));

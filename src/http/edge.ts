@@ -10,6 +10,7 @@ import type { Context, Middleware } from 'koa';
 import type { Logger } from '../observability/logger.js';
 import { checkAuthorization, checkJson, checkPath, checkUrlEncoded, decodeUtf8, InputRefusal, MAX_QUERY_LENGTH } from './input-rules.js';
 import { isDatabaseUnavailable, OUTAGE_RETRY_AFTER_SECONDS, type OutageLog } from './outage.js';
+import { isUnder } from './paths.js';
 import { BODY_LIMITS, BodyTooLargeError, BodyUnreadableError, hasBody, readBody, type BodySurface } from './request-body.js';
 
 /** Who answers a path, which decides the error shape and the body limit. */
@@ -31,7 +32,7 @@ const BROWSER_PATHS = /^\/(?:auth|session\/end)(?:\/|$)/;
 
 export function surfaceOf(path: string, prefix: string): Surface {
   const local = prefix && path.startsWith(prefix) ? path.slice(prefix.length) || '/' : path;
-  if (local === '/admin/v1' || local.startsWith('/admin/v1/')) return 'admin';
+  if (isUnder(local, '/admin/v1')) return 'admin';
   if (local === '/events/poll') return 'events';
   if (local.startsWith('/approvals') || local.startsWith('/interaction/') || BROWSER_PATHS.test(local)) return 'pages';
   return 'oauth';

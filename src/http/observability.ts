@@ -10,6 +10,7 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Middleware } from 'koa';
 import type { Logger } from '../observability/logger.js';
 import { metrics, type ServerMetrics } from '../observability/metrics.js';
+import { isUnder } from './paths.js';
 
 const tracer = trace.getTracer('agentauth');
 
@@ -94,7 +95,7 @@ export function requestObservation(prefix: string): Middleware {
   const adminPrefix = `${prefix}/admin/v1`;
   return async (ctx, next) => {
     const isToken = ctx.path === tokenPath && ctx.method === 'POST';
-    const isAdmin = ctx.path === adminPrefix || ctx.path.startsWith(`${adminPrefix}/`);
+    const isAdmin = isUnder(ctx.path, adminPrefix);
     if (!isToken && !isAdmin) return next();
     const started = process.hrtime.bigint();
     const name = isToken ? 'POST /token' : `admin ${ctx.method}`;

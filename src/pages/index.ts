@@ -23,6 +23,7 @@ import { pageRefusalAudit } from './page-refusals.js';
 import { renderErrorPage } from './render-page-error.js';
 import { stylesheet } from './stylesheet.js';
 import { createPageRenderer, viewsDirectory } from './views.js';
+import { isUnder } from '../http/paths.js';
 
 export type Pages = {
   interactions: InteractionPages;
@@ -86,5 +87,5 @@ export function createPages(deps: PagesDependencies): Pages {
  * router's walk over its routes.
  */
 function onlyUnder(base: string, routes: Middleware): Middleware {
-  return (ctx, next) => (ctx.path === base || ctx.path.startsWith(`${base}/`) ? routes(ctx, next) : next());
+  return (ctx, next) => (isUnder(ctx.path, base) ? routes(ctx, next) : next());
 }

@@ -3,12 +3,12 @@
 // else's approval is "not found" to them, and `page.refused` in the audit log). Handlers only throw PageErrors; this
 // middleware, first among the pages' routes, writes the event after the refusal has been answered.
 import type { Context, Middleware } from 'koa';
-import type { AuditLog } from '../audit/audit-log.js';
+import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
 import { recordablePath } from '../http/input-rules.js';
 import type { Logger } from '../observability/logger.js';
 import type { PageError } from './page-error.js';
 
-type RefusalState = { pageRefusal?: { status: number; reason: string }; refusalAudited?: boolean; requestId?: string; log?: Logger };
+type RefusalState = { pageRefusal?: { status: number; reason: string }; refusalAudited?: boolean; log?: Logger };
 
 /** Called where a PageError becomes a page. */
 export function noteRefusal(ctx: Context, error: PageError): void {
@@ -29,8 +29,7 @@ export function pageRefusalAudit(audit: AuditLog): Middleware {
       action: 'page.refused',
       outcome: 'failure',
       actor: { kind: 'human' },
-      requestId: state.requestId,
-      ip: ctx.ip,
+      ...requestOrigin(ctx),
       details: { path: recordablePath(ctx.path), status: state.pageRefusal.status, reason: state.pageRefusal.reason },
     }).catch((error: unknown) => state.log?.warn({ err: error }, 'could not audit a refused form'));
   };

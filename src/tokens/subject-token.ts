@@ -3,7 +3,7 @@
 // from the record, in the database, on every call: what was revoked through any process is refused here at once.
 import { jwtVerify } from 'jose';
 import { PolicyRefusal } from '../policy/rules.js';
-import { localJwks, rememberingVerifier, type PublicJwks } from '../keys/local-jwks.js';
+import { isCompactJws, localJwks, rememberingVerifier, type PublicJwks } from '../keys/local-jwks.js';
 import type { IssuedTokenRecord, IssuedTokenStore } from './issued-token-store.js';
 
 export const TOKEN_TYPE = {
@@ -36,7 +36,7 @@ export function createPresentedTokenReader(deps: TokenLookup) {
       if (type !== TOKEN_TYPE.accessToken && type !== TOKEN_TYPE.jwt) {
         throw new PolicyRefusal('token_type', `${label}_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}`);
       }
-      if (token.split('.').length === 3) {
+      if (isCompactJws(token)) {
         try {
           const payload = await verify(token);
           if (typeof payload.jti !== 'string') throw new Error('no jti');

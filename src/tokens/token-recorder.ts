@@ -4,7 +4,7 @@
 // recording hangs off the two awaited seams it has, the JWT customizer (for JWT access tokens) and the adapter's
 // upsert (for opaque access tokens and refresh tokens).
 import Provider, { type AdapterPayload } from 'oidc-provider';
-import { auditData, type ActorKind } from '../audit/audit-log.js';
+import { auditData, requestOrigin, type ActorKind } from '../audit/audit-log.js';
 import type { PrincipalKind } from './principals.js';
 import type { IssuanceRow, IssuedTokenStore } from './issued-token-store.js';
 import { tokenContextFor } from './token-context.js';
@@ -234,9 +234,8 @@ function currentRequest(): RecordContext {
   const client = ctx?.oidc?.client as { principal_kind?: PrincipalKind } | undefined;
   const entities = (ctx?.oidc?.entities ?? {}) as { RefreshToken?: { jti: string }; RotatedRefreshToken?: { jti: string } };
   return {
-    requestId: (ctx?.state as { requestId?: string } | undefined)?.requestId,
+    ...(ctx && requestOrigin(ctx)),
     state: ctx?.state,
-    ip: ctx?.ip,
     clientKind: client?.principal_kind ?? 'app',
     grantType: typeof ctx?.oidc?.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined,
     parentJti: (entities.RotatedRefreshToken ?? entities.RefreshToken)?.jti,
