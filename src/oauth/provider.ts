@@ -16,6 +16,7 @@ import type { AdapterFactory } from './adapter.js';
 import { clientFacts, grantKindOf, requestedResourceScopes, type PolicyClientMetadata, type RequestFactsLoader } from './request-facts.js';
 import { isDatabaseUnavailable, outageLog } from '../http/outage.js';
 import { words } from '../text/words.js';
+import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
 
 export type InteractionPages = {
   /** Where login and consent prompts send the browser. */
@@ -75,7 +76,8 @@ export function resourceServerInfo(identifier: string, scopes: string[], lifetim
 export function createProvider(options: ProviderOptions): Provider {
   const configuration: Configuration = {
     adapter: options.adapter,
-    jwks: { keys: options.signingKeys },
+    // The signing key signs through node:crypto (src/oauth/signing-keys.ts); the others are published only.
+    jwks: { keys: providerSigningKeys(options.signingKeys) },
     cookies: {
       keys: options.cookieKeys,
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
@@ -117,6 +119,7 @@ export function createProvider(options: ProviderOptions): Provider {
     allowOmittingSingleRegisteredRedirectUri: false,
     features: {
       ...options.dynamicClients?.features,
+      ...EXTERNAL_SIGNING_FEATURE,
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: {
