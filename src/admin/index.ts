@@ -15,7 +15,7 @@ import { NotFoundError } from '../errors.js';
 import { createTrustedIssuerStore } from '../federation/trusted-issuer-store.js';
 import { createExternalIdentityStore } from '../humans/external-identity-store.js';
 import { recordablePath } from '../http/input-rules.js';
-import { isUnder } from '../http/paths.js';
+import { isUnder, onlyFor } from '../http/paths.js';
 import type { UserStore } from '../humans/user-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import type { RevocationService } from '../revocation/revocation-service.js';
@@ -169,11 +169,10 @@ export function createAdminApi(deps: AdminApiDependencies): Middleware {
     ctx.body = result;
   }
 
-  return async (ctx, next) => {
-    if (!isUnder(ctx.path, base)) return next();
+  return onlyFor((ctx) => isUnder(ctx.path, base), async (ctx) => {
     // Responses carry secrets shown once and live records: no cache may keep them.
     ctx.set('Cache-Control', 'no-store');
     await boundary(ctx, () => dispatch(ctx));
-  };
+  });
 }
 

@@ -5,6 +5,7 @@ import type { ProviderHost } from '../oauth/provider-host.js';
 import type { Logger } from '../observability/logger.js';
 import { edgeErrors, inputEdge, type EdgeDependencies } from './edge.js';
 import { healthRoutes } from './health.js';
+import { onlyFor } from './paths.js';
 import { requestContext, type RequestState } from './request-context.js';
 
 export type AppDependencies = {
@@ -51,9 +52,9 @@ export function createApp(deps: AppDependencies): Koa<RequestState> {
  */
 function authorizationServerMetadata(prefix: string): Koa.Middleware {
   const names = new Set([`/.well-known/oauth-authorization-server${prefix}`, `${prefix}/.well-known/oauth-authorization-server`]);
-  return async (ctx, next) => {
+  return (ctx, next) => {
     if (names.has(ctx.path)) ctx.path = `${prefix}/.well-known/openid-configuration`;
-    await next();
+    return next();
   };
 }
 
@@ -64,7 +65,7 @@ function authorizationServerMetadata(prefix: string): Koa.Middleware {
 function discoveryFromIssuer(prefix: string, issuer: URL): Koa.Middleware {
   const path = `${prefix}/.well-known/openid-configuration`;
   const configured = issuer.href.replace(/\/$/, '');
-  return async (ctx, next) => {
+  return onlyFor((ctx) => ctx.path === path, async (ctx, next) => {
     await next();
     if (ctx.path !== path || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
     const requested = `${ctx.protocol}://${ctx.host}${prefix}`;
@@ -76,7 +77,7 @@ function discoveryFromIssuer(prefix: string, issuer: URL): Koa.Middleware {
       return value;
     };
     ctx.body = rewrite(ctx.body);
-  };
+  });
 }
 
 /**
@@ -89,6 +90,6 @@ function securityHeaders(): Koa.Middleware {
     ctx.set('Referrer-Policy', 'no-referrer');
     // An empty script-src allows no script; oidc-provider appends its hashes to it.
     ctx.set('Content-Security-Policy', "default-src 'none'; script-src; frame-ancestors 'none'");
-    await next();
+    return next();
   };
 }

@@ -1,10 +1,10 @@
 // Liveness and readiness. /healthz answers while the process runs; /readyz answers 200 only while the database
 // answers, so a load balancer stops sending traffic during an outage and resumes when it recovers.
 import type { Middleware } from 'koa';
+import { onlyFor } from './paths.js';
 
 export function healthRoutes(ping: () => Promise<void>): Middleware {
-  return async (ctx, next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+  return onlyFor((ctx) => ctx.method === 'GET' || ctx.method === 'HEAD', async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
     if (ctx.path === '/healthz') {
       ctx.body = { status: 'ok' };
@@ -21,5 +21,5 @@ export function healthRoutes(ping: () => Promise<void>): Middleware {
       return;
     }
     return next();
-  };
+  });
 }

@@ -10,7 +10,7 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Middleware } from 'koa';
 import type { Logger } from '../observability/logger.js';
 import { metrics, type ServerMetrics } from '../observability/metrics.js';
-import { isUnder } from './paths.js';
+import { isUnder, onlyFor } from './paths.js';
 
 const tracer = trace.getTracer('agentauth');
 
@@ -34,8 +34,8 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 
 /** `GET /metrics` on the public port, when a token is configured; otherwise the path is not served here. */
 export function metricsRoute(serverMetrics: ServerMetrics, token: string | undefined): Middleware {
-  return async (ctx, next) => {
-    if (ctx.path !== '/metrics' || token === undefined) return next();
+  if (token === undefined) return (_ctx, next) => next();
+  return onlyFor((ctx) => ctx.path === '/metrics', async (ctx) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.status = 405;
       ctx.set('Allow', 'GET, HEAD');
@@ -50,7 +50,7 @@ export function metricsRoute(serverMetrics: ServerMetrics, token: string | undef
     ctx.set('Cache-Control', 'no-store');
     ctx.type = serverMetrics.contentType;
     ctx.body = await serverMetrics.render();
-  };
+  });
 }
 
 /** `/metrics` alone on its own port (no token: reaching the port is the permission, so it binds to loopback by default). */

@@ -21,7 +21,7 @@ function canonicalize(params: URLSearchParams): URLSearchParams | undefined {
 /** `paths`: the authorization, PAR, token and backchannel authentication endpoints. */
 export function canonicalResourceParameters(paths: string[]): Middleware {
   const endpoints = new Set(paths);
-  return async (ctx, next) => {
+  return (ctx, next) => {
     if (!endpoints.has(ctx.path)) return next();
     if (ctx.querystring.includes('resource=')) {
       const rewritten = canonicalize(new URLSearchParams(ctx.querystring));

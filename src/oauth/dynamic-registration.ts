@@ -12,6 +12,7 @@ import { requestOrigin, type AuditEventInput } from '../audit/audit-log.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { DynamicClientStore } from '../clients/dynamic-client-store.js';
 import type { ResourceStore } from '../resources/resource-store.js';
+import { onlyFor } from '../http/paths.js';
 import { bufferedBody, replaceBody } from '../http/request-body.js';
 import { domainAdmits } from './client-id-metadata.js';
 
@@ -86,8 +87,7 @@ export function registrationGuard(deps: {
   config: Config['dynamicClients'];
   audit: (event: AuditEventInput) => Promise<void>;
 }): Middleware {
-  return async (ctx, next) => {
-    if (ctx.path !== deps.path || ctx.method !== 'POST' || deps.config.dcr === 'off') return next();
+  return onlyFor((ctx) => ctx.path === deps.path && ctx.method === 'POST' && deps.config.dcr !== 'off', async (ctx, next) => {
     if (deps.config.dcr === 'open') {
       const since = new Date(Date.now() - 3600_000);
       if ((await deps.store.registrationsSince(ctx.ip, since)) >= deps.config.dcrMaxPerHour) {
@@ -131,7 +131,7 @@ export function registrationGuard(deps: {
         details: { origin: 'dcr', redirect_uris: (ctx.body as { redirect_uris?: unknown }).redirect_uris },
       });
     }
-  };
+  });
 }
 
 /** A registration request as a self-registered client may make it, or why it may not. */

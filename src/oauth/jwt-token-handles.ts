@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { Middleware } from 'koa';
+import { onlyFor } from '../http/paths.js';
 import { bufferedBody, replaceBody } from '../http/request-body.js';
 import { isCompactJws, rememberingVerifier, type PublicJwks } from '../keys/local-jwks.js';
 
@@ -24,8 +25,7 @@ export function jwtTokenHandles(options: JwtHandleOptions): Middleware {
   const paths = new Set(options.paths);
   const verify = rememberingVerifier(options.publicJwks, { issuer: options.issuer, typ: 'at+jwt', clockTolerance: 0 });
 
-  return async (ctx, next) => {
-    if (ctx.method !== 'POST' || !paths.has(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) return next();
+  return onlyFor((ctx) => ctx.method === 'POST' && paths.has(ctx.path) && Boolean(ctx.is('application/x-www-form-urlencoded')), async (ctx, next) => {
     const body = bufferedBody(ctx);
     const params = new URLSearchParams(body.toString('utf8'));
     const tokens = params.getAll('token');
@@ -34,7 +34,7 @@ export function jwtTokenHandles(options: JwtHandleOptions): Middleware {
       replaceBody(ctx, Buffer.from(params.toString()));
     }
     return next();
-  };
+  });
 }
 
 async function handleFor(token: string, verify: (token: string) => Promise<JWTPayload>): Promise<string> {

@@ -6,6 +6,7 @@
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
+import { onlyFor } from '../http/paths.js';
 import { bufferedBody } from '../http/request-body.js';
 import type { ClientStore } from '../clients/client-store.js';
 import type { SecretHasher } from '../secrets/secret-hasher.js';
@@ -34,8 +35,7 @@ class PollError extends Error {
 
 export function securityEventPollRoute(deps: { prefix: string; feed: SecurityEventFeed; clients: ClientStore; secrets: SecretHasher; audit: AuditLog }): Middleware {
   const path = `${deps.prefix}/events/poll`;
-  return async (ctx, next) => {
-    if (ctx.path !== path) return next();
+  return onlyFor((ctx) => ctx.path === path, async (ctx) => {
     try {
       if (ctx.method !== 'POST') throw new PollError(405, 'invalid_request', 'use POST');
       const audience = await authenticate(ctx.get('authorization'));
@@ -73,7 +73,7 @@ export function securityEventPollRoute(deps: { prefix: string; feed: SecurityEve
       ctx.body = { error: error.code, error_description: error.message };
       if (error.status === 401) ctx.set('WWW-Authenticate', 'Basic realm="agentauth-events"');
     }
-  };
+  });
 
   /** The resource identifier of the authenticated resource server's client. */
   async function authenticate(header: string): Promise<string> {

@@ -44,12 +44,16 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
   const pending = new Map<string, string>();
   const audiences = [options.issuer, options.tokenEndpoint];
 
-  const middleware: Middleware = async (ctx, next) => {
+  // Most requests carry no client assertion: they pass without a parse, and without an async frame of this one's.
+  const middleware: Middleware = (ctx, next) => {
     const endpoint = options.endpoints[ctx.path];
     if (ctx.method !== 'POST' || !endpoint) return next();
     const body = bufferedBody(ctx);
-    // Most requests carry no client assertion: they pass without a parse.
     if (!body.includes('client_assertion') || !ctx.is('application/x-www-form-urlencoded')) return next();
+    return withAssertion(ctx, next, endpoint, body);
+  };
+
+  const withAssertion = async (ctx: Parameters<Middleware>[0], next: Parameters<Middleware>[1], endpoint: WorkloadAuthenticationOptions['endpoints'][string], body: Buffer) => {
     const params = new URLSearchParams(body.toString('utf8'));
     const assertion = params.getAll('client_assertion');
     // Anything but one assertion, or another mechanism besides it, is oidc-provider's to refuse as it stands.

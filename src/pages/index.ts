@@ -23,7 +23,7 @@ import { pageRefusalAudit } from './page-refusals.js';
 import { renderErrorPage } from './render-page-error.js';
 import { stylesheet } from './stylesheet.js';
 import { createPageRenderer, viewsDirectory } from './views.js';
-import { isUnder } from '../http/paths.js';
+import { isUnder, onlyFor } from '../http/paths.js';
 
 export type Pages = {
   interactions: InteractionPages;
@@ -87,5 +87,5 @@ export function createPages(deps: PagesDependencies): Pages {
  * router's walk over its routes.
  */
 function onlyUnder(base: string, routes: Middleware): Middleware {
-  return (ctx, next) => (isUnder(ctx.path, base) ? routes(ctx, next) : next());
+  return onlyFor((ctx) => isUnder(ctx.path, base), routes);
 }

@@ -50,10 +50,10 @@ export function providerPages(views: PageRenderer): ProviderPages {
  */
 export function endSessionPolicy(prefix: string): Middleware {
   const paths = new Set([`${prefix}/session/end`, `${prefix}/session/end/confirm`]);
-  return async (ctx, next) => {
+  return (ctx, next) => {
     if (paths.has(ctx.path)) {
       ctx.set('Content-Security-Policy', "default-src 'none'; script-src; style-src 'self'; frame-ancestors 'none'; base-uri 'none'");
     }
-    await next();
+    return next();
   };
 }

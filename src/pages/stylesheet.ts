@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Middleware } from 'koa';
+import { onlyFor } from '../http/paths.js';
 
 export type Stylesheet = { url: string; route: Middleware };
 
@@ -13,11 +14,10 @@ export function stylesheet(prefix: string, viewsDirectory: string): Stylesheet {
   const routePath = `${prefix}/assets/pages.css`;
   return {
     url: `${routePath}?v=${digest}`,
-    route: async (ctx, next) => {
-      if (ctx.path !== routePath || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    route: onlyFor((ctx) => ctx.path === routePath && (ctx.method === 'GET' || ctx.method === 'HEAD'), (ctx) => {
       ctx.set('Cache-Control', 'public, max-age=86400');
       ctx.type = 'text/css; charset=utf-8';
       ctx.body = css;
-    },
+    }),
   };
 }

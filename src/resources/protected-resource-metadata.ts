@@ -19,8 +19,7 @@ export function protectedResourceMetadata(resource: Resource, issuer: string): R
 
 export function protectedResourceMetadataRoute(prefix: string, issuer: string, resources: ResourceStore): Middleware {
   const path = `${prefix}/resource-metadata`;
-  return async (ctx, next) => {
-    if (ctx.path !== path) return next();
+  const serve: Middleware = async (ctx, next) => {
     // Public metadata read by browser-based clients (MCP inspectors, web agents) from other origins: open CORS, as
     // oidc-provider does for its discovery document and JWKS.
     if (ctx.method === 'OPTIONS') {
@@ -47,4 +46,6 @@ export function protectedResourceMetadataRoute(prefix: string, issuer: string, r
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = protectedResourceMetadata(resource, issuer);
   };
+  // Every other request goes straight on, with no async frame of this route's (src/http/paths.ts, onlyFor).
+  return (ctx, next) => (ctx.path === path ? serve(ctx, next) : next());
 }
