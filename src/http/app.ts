@@ -86,10 +86,11 @@ function discoveryFromIssuer(prefix: string, issuer: URL): Koa.Middleware {
  */
 function securityHeaders(): Koa.Middleware {
   return async (ctx, next) => {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
+    // Straight onto the response (nothing has been sent yet): Koa's `set` builds arrays and a map per call.
+    ctx.res.setHeader('X-Content-Type-Options', 'nosniff');
+    ctx.res.setHeader('Referrer-Policy', 'no-referrer');
     // An empty script-src allows no script; oidc-provider appends its hashes to it.
-    ctx.set('Content-Security-Policy', "default-src 'none'; script-src; frame-ancestors 'none'");
+    ctx.res.setHeader('Content-Security-Policy', "default-src 'none'; script-src; frame-ancestors 'none'");
     return next();
   };
 }

@@ -296,20 +296,20 @@ export function createProvider(options: ProviderOptions): Provider {
     provider.on('grant.error', (ctx, error) => {
       (ctx.state as { refusalRule?: string }).refusalRule = (error as { rule?: string }).rule;
     });
-    provider.use(async (ctx, next) => {
-      await next();
-      const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
-      if (oidc?.route !== 'token' || ctx.status < 400 || (ctx.state as { refusalAudited?: boolean }).refusalAudited) return;
-      const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
-      audit(ctx as unknown as KoaContextWithOIDC, 'token', { error: body.error, error_description: body.error_description, message: body.error ?? 'refused', rule: (ctx.state as { refusalRule?: string }).refusalRule });
-    });
   }
 
-  // Resource servers may cache the JWKS this long; `agentauth keys rotate` waits at least as long after publishing a
-  // key before it signs with it (src/keys/rotation-policy.ts).
+  // After oidc-provider answered (one middleware for both, each costs every request an async frame):
+  // - resource servers may cache the JWKS this long; `agentauth keys rotate` waits at least as long after publishing
+  //   a key before it signs with it (src/keys/rotation-policy.ts);
+  // - a refused token request is audited with the policy's rule (the other endpoints have error events).
+  const auditRefusal = options.auditRefusal;
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.oidc?.route === 'jwks' && ctx.status === 200) ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+    const route = ctx.oidc?.route;
+    if (route === 'jwks' && ctx.status === 200) ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+    if (!auditRefusal || route !== 'token' || ctx.status < 400 || (ctx.state as { refusalAudited?: boolean }).refusalAudited) return;
+    const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
+    auditRefusal(ctx as unknown as KoaContextWithOIDC, 'token', { error: body.error, error_description: body.error_description, message: body.error ?? 'refused', rule: (ctx.state as { refusalRule?: string }).refusalRule });
   });
   if (options.ciba) provider.use(options.ciba.polling);
   for (const grant of options.grants) provider.registerGrantType(grant.grantType, grant.handler, grant.parameters, grant.repeatable);

@@ -101,10 +101,11 @@ export function createRequestFactsLoader(deps: RequestFactsDeps) {
     const source = entities.AuthorizationCode ?? entities.RefreshToken ?? entities.BackchannelAuthenticationRequest;
     const human = grant !== 'authorization' && grant !== 'backchannel' && grant !== 'client_credentials' && source?.accountId ? source.accountId : undefined;
     const grantId = entities.Grant?.jti;
-    const [resource, approval] = await Promise.all([
-      resourceOf(ctx, deps.resources, identifier),
-      human && facts.kind === 'agent' && grantId ? deps.approvals.forGrant(grantId) : undefined,
-    ]);
+    // Both reads at once when there are two; a client alone (client credentials) awaits its one read directly.
+    const readsApproval = Boolean(human && facts.kind === 'agent' && grantId);
+    const [resource, approval] = readsApproval
+      ? await Promise.all([resourceOf(ctx, deps.resources, identifier), deps.approvals.forGrant(grantId!)])
+      : [await resourceOf(ctx, deps.resources, identifier), undefined];
     const consented = human && entities.Grant ? words(entities.Grant.getResourceScope(identifier)) : undefined;
     const approvalOnly = resource ? new Set(toResourceFacts(resource).approvalOnly) : new Set<string>();
     // The code and CIBA grants carry what the human answered; the others name scopes in this request. An
