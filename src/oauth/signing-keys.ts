@@ -20,7 +20,11 @@ const NODE_SIGNED: Record<string, { crv: string; digest: string | null }> = {
   Ed25519: { crv: 'Ed25519', digest: null },
 };
 
-/** The option feature that lets oidc-provider take such keys (the version its experiment expects). */
+/**
+ * The feature that lets oidc-provider take such keys. It is an experiment of oidc-provider 9: the ack names the version
+ * implemented, and oidc-provider refuses to start when an upgrade changes it (the tests start it), so a changed seam
+ * cannot go unnoticed.
+ */
 export const EXTERNAL_SIGNING_FEATURE = { externalSigningSupport: { enabled: true, ack: 'experimental-01' } };
 
 /** A private JWK that signs through node:crypto; oidc-provider reads its public members and kid/alg from it. */
