@@ -1,8 +1,9 @@
 // The keys oidc-provider signs with. oidc-provider signs a JWT with jose, and jose 6 signs through WebCrypto: each
 // signature is a promise dispatched to libuv's thread pool, which on this server's hot path (every access token is an
-// ES256 JWT) cost ~78 µs of CPU a signature plus its dispatch, on a machine whose two cores the event loop, PostgreSQL
-// and the load share. Node's own OpenSSL binding signs the same message with the same key in ~35 µs, on the event loop,
-// with no thread hop (../shared/notes/performance.md).
+// ES256 JWT) cost ~64 µs of CPU a signature plus its dispatch on the event loop, on a machine whose two cores the event
+// loop, PostgreSQL and the load share. Node's own OpenSSL binding signs the same message with the same key in ~52 µs,
+// on the event loop, with no thread hop (measured side by side here; the floor study in
+// ../shared/notes/performance.md found 78 and 35 µs on a faster machine).
 //
 // oidc-provider's seam for this is `ExternalSigningKey` (features.externalSigningSupport, made for KMS and HSM
 // signers): it builds the JWS header and payload, hands us the signing input, and joins our signature to it. The

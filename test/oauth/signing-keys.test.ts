@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from 'jose';
-import Provider, { type JWK as ProviderJwk } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload, type JWK as ProviderJwk } from 'oidc-provider';
 import { EXTERNAL_SIGNING_FEATURE, NodeSigningKey, providerSigningKeys } from '../../src/oauth/signing-keys.js';
 
 const RESOURCE = 'https://files.example.test';
@@ -13,6 +13,29 @@ const RESOURCE = 'https://files.example.test';
 async function privateJwk(alg: 'ES256' | 'ES384' | 'ES512' | 'EdDSA' | 'RS256', kid: string): Promise<ProviderJwk> {
   const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
   return { ...(await exportJWK(privateKey)), alg, kid, use: 'sig' } as ProviderJwk;
+}
+
+/** oidc-provider's storage here: a map (without an adapter it warns that it falls back to its development store). */
+const stored = new Map<string, AdapterPayload>();
+class MemoryAdapter implements Adapter {
+  constructor(private readonly model: string) {}
+  async upsert(id: string, payload: AdapterPayload) {
+    stored.set(`${this.model}:${id}`, payload);
+  }
+  async find(id: string) {
+    return stored.get(`${this.model}:${id}`);
+  }
+  async findByUserCode() {
+    return undefined;
+  }
+  async findByUid() {
+    return undefined;
+  }
+  async consume() {}
+  async destroy(id: string) {
+    stored.delete(`${this.model}:${id}`);
+  }
+  async revokeByGrantId() {}
 }
 
 const publicOf = ({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...rest }: Record<string, unknown>) => rest as JWK;
@@ -63,6 +86,7 @@ describe('inside oidc-provider', () => {
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const provider = new Provider(issuer, {
+      adapter: MemoryAdapter,
       jwks: { keys: external ? providerSigningKeys(keys) : keys },
       clients: [{ client_id: 'app', client_secret: 'app-secret', grant_types: ['client_credentials'], redirect_uris: [], response_types: [] }],
       clientDefaults: { id_token_signed_response_alg: 'ES256' },
