@@ -12,7 +12,6 @@
 // endpoint (src/oauth/provider.ts). Approving saves the Grant and the standing approval (granted_via: ciba, never
 // holding approval-only scopes) in one transaction, extending the human's standing approval for the agent when there
 // is one, then hands the Grant to oidc-provider.
-import type { Context } from 'koa';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import { isShownText } from '../text/shown-text.js';
@@ -174,8 +173,8 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
    * `expired_token` for a request that has expired (oidc-provider no longer finds it and would say invalid_grant).
    * A promise only when it reads the database (a CIBA poll); every other request returns at once.
    */
-  const polling = (ctx: Context): Promise<void> | undefined => {
-    const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
+  const polling = (ctx: KoaContextWithOIDC): Promise<void> | undefined => {
+    const { oidc } = ctx;
     if (!oidc) return undefined;
     const body = ctx.body as Record<string, unknown> | undefined;
     if (oidc.route === 'backchannel_authentication' && ctx.status === 200 && body?.auth_req_id) {
@@ -189,7 +188,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
     return answerPoll(ctx, id, agentId, body);
   };
 
-  async function answerPoll(ctx: Context, id: string, agentId: string, body: Record<string, unknown> | undefined): Promise<void> {
+  async function answerPoll(ctx: KoaContextWithOIDC, id: string, agentId: string, body: Record<string, unknown> | undefined): Promise<void> {
     if (body?.error === 'authorization_pending') {
       if (!(await requests.recordPoll(id, agentId, config.ciba.pollIntervalSeconds))) {
         ctx.body = { error: 'slow_down', error_description: `poll at most every ${config.ciba.pollIntervalSeconds} seconds` };

@@ -17,7 +17,7 @@
 // Platform tokens are reused until they expire by design (Kubernetes rotates its projected tokens well before
 // expiry), so an assertion may be presented more than once within its life: each use is on the record.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
 import type { FederationLookupStore } from '../federation/federation-lookup-store.js';
 import { bufferedBody, replaceBody } from '../http/request-body.js';
@@ -53,7 +53,7 @@ export function workloadAuthentication(options: WorkloadAuthenticationOptions) {
     return withAssertion(ctx, next, endpoint, body);
   };
 
-  const withAssertion = async (ctx: Parameters<Middleware>[0], next: Parameters<Middleware>[1], endpoint: WorkloadAuthenticationOptions['endpoints'][string], body: Buffer) => {
+  const withAssertion = async (ctx: Context, next: Next, endpoint: WorkloadAuthenticationOptions['endpoints'][string], body: Buffer) => {
     const params = new URLSearchParams(body.toString('utf8'));
     const assertion = params.getAll('client_assertion');
     // Anything but one assertion, or another mechanism besides it, is oidc-provider's to refuse as it stands.
