@@ -12,6 +12,7 @@
 // endpoint (src/oauth/provider.ts). Approving saves the Grant and the standing approval (granted_via: ciba, never
 // holding approval-only scopes) in one transaction, extending the human's standing approval for the agent when there
 // is one, then hands the Grant to oidc-provider.
+import type { Middleware } from 'koa';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AgentStore } from '../agents/agent-store.js';
 import { isShownText } from '../text/shown-text.js';
@@ -168,27 +169,23 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
   };
 
   /**
-   * After oidc-provider answered (src/oauth/provider.ts calls it from its one post-response middleware): advertises
-   * the polling interval in the backchannel response, answers `slow_down` to a poll within the interval and
-   * `expired_token` for a request that has expired (oidc-provider no longer finds it and would say invalid_grant).
-   * A promise only when it reads the database (a CIBA poll); every other request returns at once.
+   * Around oidc-provider's routes: advertises the polling interval in the backchannel response, answers `slow_down`
+   * to a poll within the interval and `expired_token` for a request that has expired (oidc-provider no longer finds
+   * it and would say invalid_grant).
    */
-  const polling = (ctx: KoaContextWithOIDC): Promise<void> | undefined => {
-    const { oidc } = ctx;
-    if (!oidc) return undefined;
+  const polling: Middleware = async (ctx, next) => {
+    await next();
+    const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
+    if (!oidc) return;
     const body = ctx.body as Record<string, unknown> | undefined;
     if (oidc.route === 'backchannel_authentication' && ctx.status === 200 && body?.auth_req_id) {
       body.interval = config.ciba.pollIntervalSeconds;
-      return undefined;
+      return;
     }
-    if (oidc.route !== 'token' || oidc.params?.grant_type !== CIBA_GRANT || typeof oidc.params.auth_req_id !== 'string') return undefined;
+    if (oidc.route !== 'token' || oidc.params?.grant_type !== CIBA_GRANT || typeof oidc.params.auth_req_id !== 'string') return;
     const id = deps.hashId(oidc.params.auth_req_id);
     const agentId = oidc.client?.clientId;
-    if (!agentId || oidc.params.auth_req_id.length > 256) return undefined;
-    return answerPoll(ctx, id, agentId, body);
-  };
-
-  async function answerPoll(ctx: KoaContextWithOIDC, id: string, agentId: string, body: Record<string, unknown> | undefined): Promise<void> {
+    if (!agentId || oidc.params.auth_req_id.length > 256) return;
     if (body?.error === 'authorization_pending') {
       if (!(await requests.recordPoll(id, agentId, config.ciba.pollIntervalSeconds))) {
         ctx.body = { error: 'slow_down', error_description: `poll at most every ${config.ciba.pollIntervalSeconds} seconds` };
@@ -199,7 +196,7 @@ export function createBackchannelApprovals(deps: BackchannelDependencies) {
         ctx.body = { error: 'expired_token', error_description: 'the backchannel authentication request has expired: ask again' };
       }
     }
-  }
+  };
 
   const pending: PendingRequests = {
     async listFor(userId: string): Promise<PendingRequest[]> {

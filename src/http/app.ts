@@ -85,7 +85,7 @@ function discoveryFromIssuer(prefix: string, issuer: URL): Koa.Middleware {
  * hash of the inline script it needs (form_post, logout) to a policy that already exists, which it cannot do after.
  */
 function securityHeaders(): Koa.Middleware {
-  return (ctx, next) => {
+  return async (ctx, next) => {
     // Straight onto the response (nothing has been sent yet): Koa's `set` builds arrays and a map per call.
     ctx.res.setHeader('X-Content-Type-Options', 'nosniff');
     ctx.res.setHeader('Referrer-Policy', 'no-referrer');

@@ -42,7 +42,7 @@ export type ProviderOptions = {
   /** Called (awaited) for every JWT access token before it is signed: records it. */
   recordJwt: (ctx: KoaContextWithOIDC, token: IssuedTokenModel, payload: Record<string, unknown>) => Promise<void>;
   /** Asynchronous human approval (CIBA, poll mode): oidc-provider's hooks and the polling rules (src/approvals/backchannel-approvals.ts). */
-  ciba?: { hooks: Omit<CIBAEnabledConfiguration, 'enabled'>; polling: (ctx: KoaContextWithOIDC) => Promise<void> | undefined; stepUpTokenTtl: number };
+  ciba?: { hooks: Omit<CIBAEnabledConfiguration, 'enabled'>; polling: Parameters<Provider['use']>[0]; stepUpTokenTtl: number };
   /** Grants of this server's own (RFC 8693 token exchange: src/oauth/grants/token-exchange.ts). */
   grants: Array<{ grantType: string; handler: (ctx: KoaContextWithOIDC) => Promise<void>; parameters: string[]; repeatable: string[] }>;
   /** Records a request oidc-provider refused (authorization, token, backchannel endpoints) in the audit log. */
@@ -298,24 +298,20 @@ export function createProvider(options: ProviderOptions): Provider {
     });
   }
 
-  // After oidc-provider answered (one middleware for all three, each would cost every request an async frame):
-  // - CIBA's polling rules (interval, slow_down, expired_token: src/approvals/backchannel-approvals.ts), first, so
-  //   that what they change is what the audit records;
+  // After oidc-provider answered (one middleware for both, each costs every request an async frame):
   // - resource servers may cache the JWKS this long; `agentauth keys rotate` waits at least as long after publishing
   //   a key before it signs with it (src/keys/rotation-policy.ts);
   // - a refused token request is audited with the policy's rule (the other endpoints have error events).
   const auditRefusal = options.auditRefusal;
-  const polling = options.ciba?.polling;
   provider.use(async (ctx, next) => {
     await next();
-    const answered = polling?.(ctx as unknown as KoaContextWithOIDC);
-    if (answered) await answered;
     const route = ctx.oidc?.route;
     if (route === 'jwks' && ctx.status === 200) ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
     if (!auditRefusal || route !== 'token' || ctx.status < 400 || (ctx.state as { refusalAudited?: boolean }).refusalAudited) return;
     const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
     auditRefusal(ctx as unknown as KoaContextWithOIDC, 'token', { error: body.error, error_description: body.error_description, message: body.error ?? 'refused', rule: (ctx.state as { refusalRule?: string }).refusalRule });
   });
+  if (options.ciba) provider.use(options.ciba.polling);
   for (const grant of options.grants) provider.registerGrantType(grant.grantType, grant.handler, grant.parameters, grant.repeatable);
 
   // Generated client secrets are stored as keyed hashes; the client's `clientSecret` here is that hash.

@@ -70,7 +70,7 @@ export function createPages(deps: PagesDependencies): Pages {
       ...providerPages(views),
     },
     routes: [
-      pageRefusalAudit(deps.audit, deps.prefix),
+      pageRefusalAudit(deps.audit),
       css.route,
       endSessionPolicy(deps.prefix),
       onlyUnder(`${deps.prefix}/interaction`, interactionRoutes({ prefix: deps.prefix, provider: deps.provider, resources: deps.resources, audit: deps.audit, csrf, views, attemptLogin, agentConsent })),

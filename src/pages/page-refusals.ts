@@ -4,9 +4,7 @@
 // middleware, first among the pages' routes, writes the event after the refusal has been answered.
 import type { Context, Middleware } from 'koa';
 import { requestOrigin, type AuditLog } from '../audit/audit-log.js';
-import { surfaceOf } from '../http/edge.js';
 import { recordablePath } from '../http/input-rules.js';
-import { onlyFor } from '../http/paths.js';
 import type { Logger } from '../observability/logger.js';
 import type { PageError } from './page-error.js';
 
@@ -22,16 +20,11 @@ export function markAudited(ctx: Context): void {
   (ctx.state as RefusalState).refusalAudited = true;
 }
 
-/**
- * Only form posts to the human pages can be refused with a page (the error page is theirs, src/http/edge.ts `answer`,
- * and oidc-provider renders one only for its browser endpoints, which are theirs too): every other request, the token
- * endpoint's above all, passes without an async frame.
- */
-export function pageRefusalAudit(audit: AuditLog, prefix: string): Middleware {
-  return onlyFor((ctx) => ctx.method === 'POST' && surfaceOf(ctx.path, prefix) === 'pages', async (ctx, next) => {
+export function pageRefusalAudit(audit: AuditLog): Middleware {
+  return async (ctx, next) => {
     await next();
     const state = ctx.state as RefusalState;
-    if (!state.pageRefusal || state.refusalAudited || state.pageRefusal.status >= 500) return;
+    if (ctx.method !== 'POST' || !state.pageRefusal || state.refusalAudited || state.pageRefusal.status >= 500) return;
     await audit.record({
       action: 'page.refused',
       outcome: 'failure',
@@ -39,5 +32,5 @@ export function pageRefusalAudit(audit: AuditLog, prefix: string): Middleware {
       ...requestOrigin(ctx),
       details: { path: recordablePath(ctx.path), status: state.pageRefusal.status, reason: state.pageRefusal.reason },
     }).catch((error: unknown) => state.log?.warn({ err: error }, 'could not audit a refused form'));
-  });
+  };
 }

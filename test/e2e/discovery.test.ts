@@ -71,6 +71,22 @@ describe('health', () => {
     const bad = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'no spaces <allowed>' } });
     expect(bad.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
+
+  it('gives every response the default security headers: the token endpoint, discovery, health and the admin API', async () => {
+    const responses = await Promise.all([
+      fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' }),
+      fetch(`${server.url}/.well-known/openid-configuration`),
+      fetch(`${server.url}/healthz`),
+      fetch(`${server.url}/admin/v1/agents`),
+    ]);
+    expect(responses.map((r) => r.status)).toEqual([400, 200, 200, 401]);
+    for (const response of responses) {
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+      // oidc-provider may append script hashes to the empty script-src; nothing else loosens the policy.
+      expect(response.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src[^;]*; frame-ancestors 'none'$/);
+    }
+  });
 });
 
 describe('protected resource metadata (RFC 9728)', () => {
