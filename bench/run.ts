@@ -9,6 +9,8 @@
 // BENCH_CONNECTIONS, BENCH_DURATION (seconds) change the load; BENCH_CPU_PROF=<dir> profiles the agentauth server and the peer;
 // BENCH_NODE_ARGS adds node options to agentauth's servers after npm start's (a V8 flag under study, --trace-gc,
 // whose output is then shown);
+// The durability floor, measured after them, is the peer with every token recorded through agentauth's issuance
+// statement before it answers (no other work of agentauth's): what durability alone costs inside oidc-provider.
 // BENCH_SKIP_LARGE=1 leaves out the large-database part (it takes a minute to seed); BENCH_ONLY=<prefixes> measures
 // only the small database's scenarios whose names start so (profiling one path), without goal lines.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -47,6 +49,11 @@ type Result = {
    * start is inside the run, so even the saturated peer reads 82-89: compare with the peer's, not with 100.
    */
   mainBusy?: number;
+  /**
+   * Share of the run's wall time the main thread was ready to run but waited for a CPU (the kernel's schedstat), in %:
+   * the rest of the time it was off a CPU, it had nothing to do (it waited for I/O: the database, the network).
+   */
+  mainQueued?: number;
 };
 type Request = { url: string; body: string; headers: Record<string, string> };
 
@@ -106,6 +113,12 @@ async function cpuSeconds(pid: number, thread?: number): Promise<number> {
   return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / TICKS_PER_S;
 }
 
+/** Nanoseconds a thread has waited on a run queue (ready, without a CPU), from /proc (Linux, schedstat); 0 when unreadable. */
+async function queuedNs(pid: number, thread: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/task/${thread}/schedstat`, 'utf8').catch(() => '');
+  return Number(stat.split(' ')[1] ?? 0);
+}
+
 /** CPU time of every PostgreSQL process on this machine (server and backends), in seconds. */
 async function postgresCpuSeconds(): Promise<number> {
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((entry) => /^\d+$/.test(entry));
@@ -118,7 +131,7 @@ async function postgresCpuSeconds(): Promise<number> {
 async function load(name: string, request: Request, serverPid?: number): Promise<Result> {
   const job = JSON.stringify({ ...request, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP });
   // The main thread's id is the process's.
-  const cpuBefore = serverPid ? await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds(), cpuSeconds(serverPid, serverPid)]) : undefined;
+  const cpuBefore = serverPid ? await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds(), cpuSeconds(serverPid, serverPid), queuedNs(serverPid, serverPid)]) : undefined;
   const started = performance.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/load.js'), job], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -127,13 +140,15 @@ async function load(name: string, request: Request, serverPid?: number): Promise
   if (code !== 0) throw new Error(`load generator for ${name} exited with ${code}`);
   const { sent, ...result } = JSON.parse(out.trim().split('\n').at(-1)!) as Omit<Result, 'name'> & { sent: number };
   if (cpuBefore && serverPid && sent > 0) {
-    const [server, postgres, main] = await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds(), cpuSeconds(serverPid, serverPid)]);
+    const [server, postgres, main, queued] = await Promise.all([cpuSeconds(serverPid), postgresCpuSeconds(), cpuSeconds(serverPid, serverPid), queuedNs(serverPid, serverPid)]);
+    const wallS = (performance.now() - started) / 1000;
     result.serverUs = ((server - cpuBefore[0]) / sent) * 1e6;
-    result.mainBusy = ((main - cpuBefore[2]) / ((performance.now() - started) / 1000)) * 100;
+    result.mainBusy = ((main - cpuBefore[2]) / wallS) * 100;
+    result.mainQueued = ((queued - cpuBefore[3]) / 1e9 / wallS) * 100;
     // Backends that exit during the run take their CPU time with them: never below 0.
     result.postgresUs = Math.max(0, ((postgres - cpuBefore[1]) / sent) * 1e6);
   }
-  const cpu = result.serverUs === undefined ? '' : `, CPU ${result.serverUs.toFixed(0)} µs/req (PostgreSQL ${Math.max(0, result.postgresUs!).toFixed(0)}), main thread busy ${result.mainBusy!.toFixed(0)}%`;
+  const cpu = result.serverUs === undefined ? '' : `, CPU ${result.serverUs.toFixed(0)} µs/req (PostgreSQL ${Math.max(0, result.postgresUs!).toFixed(0)}), main thread busy ${result.mainBusy!.toFixed(0)}%, waiting for a CPU ${result.mainQueued!.toFixed(0)}%`;
   process.stderr.write(`  ${name}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99} ms${cpu}\n`);
   return { name, ...result };
 }
@@ -276,14 +291,19 @@ const serverArgs = (tag: string) => [
   'dist/src/main.js',
 ];
 
-/** The fair peer, started once and kept running (idle between its runs) so it can be measured next to each scenario. */
-async function startPeer(): Promise<{ measure(): Promise<Result>; stop(): Promise<void> }> {
+/**
+ * The fair peer, started once and kept running (idle between its runs) so it can be measured next to each scenario.
+ * With `databaseUrl` it is the durability floor instead (bench/baseline-server.ts): the same peer, recording every
+ * token through agentauth's issuance statement before it answers.
+ */
+async function startPeer(databaseUrl?: string): Promise<{ pid: number | undefined; request: Request; measure(): Promise<Result>; stop(): Promise<void> }> {
   const port = await freePort();
-  const baseline = await startProcess([...profileArgs('peer'), 'dist/bench/baseline-server.js', String(port), API], {}, `http://127.0.0.1:${port}/.well-known/openid-configuration`);
+  const args = [...profileArgs(databaseUrl ? 'floor' : 'peer'), 'dist/bench/baseline-server.js', String(port), API, ...(databaseUrl ? [databaseUrl] : [])];
+  const baseline = await startProcess(args, {}, `http://127.0.0.1:${port}/.well-known/openid-configuration`);
   const request = {
     url: `http://127.0.0.1:${port}/token`, body: form({ grant_type: 'client_credentials', resource: API, scope: 'files:read' }), headers: basic('bench', 'bench-secret'),
   };
-  return { measure: () => load('client credentials (fair peer)', request, baseline.pid), stop: () => stop(baseline) };
+  return { pid: baseline.pid, request, measure: () => load('client credentials (fair peer)', request, baseline.pid), stop: () => stop(baseline) };
 }
 
 /**
@@ -300,6 +320,9 @@ function smallScenarios(world: World): Array<[string, Request]> {
   const only = process.env.BENCH_ONLY?.split(',').map((prefix) => prefix.trim()).filter(Boolean);
   return only ? all.filter(([name]) => only.some((prefix) => name.startsWith(prefix))) : all;
 }
+
+/** The durability floor's scenario name (a fair peer whose every token is recorded, bench/baseline-server.ts). */
+const FLOOR = 'durability floor (peer + issuance write)';
 
 /** An agentauth figure with the peer measured just before and just after it: its ratio uses their mean. */
 type Scenario = Result & { peerRps: number; peerP99: number };
@@ -338,6 +361,20 @@ async function main(): Promise<void> {
       rssMb = measured.rssMb;
     } finally {
       await stop(server);
+    }
+
+    // What durability alone costs inside oidc-provider: the peer, each token recorded (group commit) before the answer.
+    if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').some((prefix) => FLOOR.startsWith(prefix.trim()))) {
+      const url = await createDatabase(`agentauth_bench_floor_${tag}`);
+      databases.push(url);
+      await applyMigrations(url, log);
+      const floor = await startPeer(url);
+      try {
+        await warm(floor.request);
+        scenarios.push(await bracketed(FLOOR, floor.request, floor.pid));
+      } finally {
+        await floor.stop();
+      }
     }
 
     if (!process.env.BENCH_SKIP_LARGE && !process.env.BENCH_ONLY) {
@@ -392,13 +429,14 @@ function report(
   out('each agentauth figure is bracketed by fair-peer runs; "x peer" is its rate over their mean');
   out();
   const us = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(0)).padStart(8);
-  out(`${'scenario'.padEnd(46)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failed'.padStart(8)} ${'peer/s'.padStart(8)} ${'x peer'.padStart(7)} ${'cpu µs'.padStart(8)} ${'pg µs'.padStart(8)} ${'main %'.padStart(7)}`);
+  out(`${'scenario'.padEnd(46)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failed'.padStart(8)} ${'peer/s'.padStart(8)} ${'x peer'.padStart(7)} ${'cpu µs'.padStart(8)} ${'pg µs'.padStart(8)} ${'main %'.padStart(7)} ${'queued %'.padStart(8)}`);
   for (const r of [...scenarios, ...(large ? [large.result] : [])]) {
-    out(`${r.name.padEnd(46)} ${r.rps.toFixed(0).padStart(8)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx + r.errors).padStart(8)} ${r.peerRps.toFixed(0).padStart(8)} ${ratio(r).toFixed(2).padStart(7)} ${us(r.serverUs)} ${us(r.postgresUs)} ${us(r.mainBusy).slice(1)}`);
+    out(`${r.name.padEnd(46)} ${r.rps.toFixed(0).padStart(8)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx + r.errors).padStart(8)} ${r.peerRps.toFixed(0).padStart(8)} ${ratio(r).toFixed(2).padStart(7)} ${us(r.serverUs)} ${us(r.postgresUs)} ${us(r.mainBusy).slice(1)} ${us(r.mainQueued)}`);
   }
-  out(`fair peer runs (client credentials): ${peers.map((p) => `${p.rps.toFixed(0)} req/s p99 ${p.p99} ms, CPU ${us(p.serverUs).trim()} µs/req, main thread busy ${us(p.mainBusy).trim()}%`).join('; ')}`);
+  out(`fair peer runs (client credentials): ${peers.map((p) => `${p.rps.toFixed(0)} req/s p99 ${p.p99} ms, CPU ${us(p.serverUs).trim()} µs/req, main thread busy ${us(p.mainBusy).trim()}% (waiting for a CPU ${us(p.mainQueued).trim()}%)`).join('; ')}`);
   out('cpu µs: the server process\'s CPU time per request (all its threads); pg µs: every PostgreSQL process\'s;');
-  out('main %: the share of the run the server\'s JavaScript thread was on a CPU (below the peer\'s, it waited: for I/O or for a CPU)');
+  out('main %: the share of the run the server\'s JavaScript thread was on a CPU; queued %: the share it was ready but waited for one');
+  out('(the rest it had nothing to run: it waited for the database or the network)');
   out();
   if (large) out(`large database seeded in ${(large.seedMs / 1000).toFixed(1)} s`);
   if (cascade) out(`suspension of an agent with 10,000 live tokens: ${cascade.ms.toFixed(0)} ms, ${String(cascade.revoked)} revoked; next exchange: ${cascade.nextStatus} ${String(cascade.nextError)}`);
@@ -426,7 +464,9 @@ function goals(
   goal(ratio(exchange) >= 0.5 && exchange.p99 <= 2 * exchange.peerP99 && exchange.non2xx + exchange.errors === 0,
     `token exchange >= 0.5x peer (${ratio(exchange).toFixed(2)}x), p99 <= 2x peer's (${(exchange.p99 / exchange.peerP99).toFixed(2)}x), 0 errors (${exchange.non2xx + exchange.errors})`);
   const cc = find('client credentials');
-  goal(ratio(cc) >= 0.7, `client credentials >= 0.7x peer (${ratio(cc).toFixed(2)}x)`);
+  const floor = scenarios.find((r) => r.name === FLOOR);
+  // The floor is no goal line: it shows how much of the peer's rate is left once each token is committed, and nothing else of agentauth's is done.
+  goal(ratio(cc) >= 0.7, `client credentials >= 0.7x peer (${ratio(cc).toFixed(2)}x)${floor ? `; the durability floor alone: ${ratio(floor).toFixed(2)}x` : ''}`);
   const live = find('introspection, live');
   const revoked = find('introspection, revoked');
   goal(ratio(live) >= 0.7 && ratio(revoked) >= 0.7, `introspection >= 0.7x peer (live ${ratio(live).toFixed(2)}x, revoked ${ratio(revoked).toFixed(2)}x)`);
