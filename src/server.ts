@@ -347,6 +347,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Every server runs the audit chainer; an advisory lock lets one chain at a time (src/audit/audit-chain.ts).
     const chainer = startAuditChainer({
       prisma: db.prisma,
+      pool: db.pool,
       keys: deriveAuditKeys(kek),
       log,
       intervalMs: config.audit.chainIntervalSeconds * 1000,

@@ -15,6 +15,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PrismaClient } from '../db/client.js';
+import type pg from 'pg';
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -122,76 +123,115 @@ async function tryChainLock(tx: Tx): Promise<boolean> {
 }
 
 /** Where the chain stands: the last link, or the anchor checkpoint, or the genesis. */
-async function chainHead(tx: Tx): Promise<{ seq: bigint; hmac: string }> {
-  const last = await tx.auditChainLink.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hmac: true } });
-  if (last) return last;
-  const anchor = await tx.auditCheckpoint.findFirst({ where: { anchor: true }, orderBy: { lastSeq: 'desc' } });
-  return anchor ? { seq: anchor.lastSeq, hmac: anchor.chainHmac } : { seq: 0n, hmac: GENESIS };
+async function chainHead(client: pg.PoolClient): Promise<{ seq: bigint; hmac: string }> {
+  const { rows: [last] } = await client.query<{ seq: string; hmac: string }>('SELECT seq, hmac FROM audit_chain ORDER BY seq DESC LIMIT 1');
+  if (last) return { seq: BigInt(last.seq), hmac: last.hmac };
+  const { rows: [anchor] } = await client.query<{ last_seq: string; chain_hmac: string }>(
+    'SELECT last_seq, chain_hmac FROM audit_checkpoints WHERE anchor ORDER BY last_seq DESC LIMIT 1',
+  );
+  return anchor ? { seq: BigInt(anchor.last_seq), hmac: anchor.chain_hmac } : { seq: 0n, hmac: GENESIS };
 }
+
+/**
+ * The events after `seq`, as the chain reads them. The same values `verify` reads through Prisma: seq as a bigint,
+ * occurred_at at its stored millisecond precision, the JSON columns parsed from PostgreSQL's own text of them.
+ */
+const EVENTS_AFTER = `
+  SELECT seq, id::text AS id, occurred_at, action, outcome, actor_kind, actor_id, user_id, agent_id, actor_chain, client_id,
+         request_id, ip, details
+  FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`;
+
+type EventColumns = {
+  seq: string; id: string; occurred_at: Date; action: string; outcome: string; actor_kind: string; actor_id: string | null;
+  user_id: string | null; agent_id: string | null; actor_chain: unknown; client_id: string | null; request_id: string | null;
+  ip: string | null; details: unknown;
+};
+
+const toEventRow = (row: EventColumns): EventRow => ({
+  seq: BigInt(row.seq), id: row.id, occurredAt: row.occurred_at, action: row.action, outcome: row.outcome, actorKind: row.actor_kind,
+  actorId: row.actor_id, userId: row.user_id, agentId: row.agent_id, actorChain: row.actor_chain, clientId: row.client_id,
+  requestId: row.request_id, ip: row.ip, details: row.details,
+});
+
+type Link = { seq: bigint; eventId: string | null; skipped: boolean; hmac: string };
 
 export type ChainResult = { linked: number; skipped: number; lastSeq: bigint; locked: boolean };
 
 /**
  * One chaining pass: links the committed events after the head, up to the first hole younger than `graceMs`, and
  * writes a checkpoint if the chain advanced. Answers `locked: false` when another process is chaining right now.
+ * Runs on the pg pool with plain statements rather than through Prisma: it reads every event ever written, so its
+ * cost grows with the token endpoint's rate, and Prisma's row conversion was most of it in the token endpoint's profiles.
  */
-export async function chainAuditEvents(prisma: PrismaClient, keys: AuditChainKeys, options: { graceMs: number }): Promise<ChainResult> {
-  return prisma.$transaction(
-    async (tx) => {
-      if (!(await tryChainLock(tx))) return { linked: 0, skipped: 0, lastSeq: -1n, locked: false };
-      let { seq: headSeq, hmac: headHmac } = await chainHead(tx);
-      // The database's clock, the one occurred_at was written with.
-      const [clock] = await tx.$queryRaw<Array<{ now: Date }>>`SELECT now() AS now`;
-      const now = clock!.now;
-      const cutoff = now.getTime() - options.graceMs;
-      let linked = 0;
-      let skipped = 0;
-      const links: Prisma.AuditChainLinkCreateManyInput[] = [];
-      for (;;) {
-        // Plain SQL rather than a model query: this runs for every event ever written, so its cost grows with the
-        // token endpoint's rate (the query builder showed in the token endpoint's profiles).
-        const events = await tx.$queryRaw<EventRow[]>`
-          SELECT seq, id::text AS id, occurred_at AS "occurredAt", action, outcome, actor_kind AS "actorKind", actor_id AS "actorId",
-                 user_id AS "userId", agent_id AS "agentId", actor_chain AS "actorChain", client_id AS "clientId",
-                 request_id AS "requestId", ip, details
-          FROM audit_events WHERE seq > ${headSeq} ORDER BY seq LIMIT ${CHAIN_SLICE}`;
-        if (events.length === 0) break;
-        let stopped = false;
-        for (const event of events) {
-          if (event.seq > headSeq + 1n) {
-            // A hole: an uncommitted transaction may still hold it, unless the event after it is old enough.
-            if (event.occurredAt.getTime() > cutoff) {
-              stopped = true;
-              break;
-            }
-            for (let hole = headSeq + 1n; hole < event.seq; hole += 1n) {
-              headHmac = skippedHmac(keys, headHmac, hole);
-              links.push({ seq: hole, eventId: null, skipped: true, hmac: headHmac });
-              skipped += 1;
-            }
+export async function chainAuditEvents(pool: pg.Pool, keys: AuditChainKeys, options: { graceMs: number }): Promise<ChainResult> {
+  const client = await pool.connect();
+  let failed: unknown;
+  try {
+    await client.query('BEGIN');
+    // A pass that hangs must not hold the lock (and a connection) for ever.
+    await client.query("SET LOCAL statement_timeout = '60s'");
+    const { rows: [lock] } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [CHAIN_LOCK]);
+    if (lock?.locked !== true) {
+      await client.query('ROLLBACK');
+      return { linked: 0, skipped: 0, lastSeq: -1n, locked: false };
+    }
+    let { seq: headSeq, hmac: headHmac } = await chainHead(client);
+    // The database's clock, the one occurred_at was written with.
+    const { rows: [clock] } = await client.query<{ now: Date }>('SELECT now() AS now');
+    const now = clock!.now;
+    const cutoff = now.getTime() - options.graceMs;
+    let linked = 0;
+    let skipped = 0;
+    const links: Link[] = [];
+    for (;;) {
+      const { rows } = await client.query<EventColumns>({ name: 'agentauth_audit_events_after', text: EVENTS_AFTER, values: [headSeq.toString(), CHAIN_SLICE] });
+      if (rows.length === 0) break;
+      let stopped = false;
+      for (const row of rows) {
+        const event = toEventRow(row);
+        if (event.seq > headSeq + 1n) {
+          // A hole: an uncommitted transaction may still hold it, unless the event after it is old enough.
+          if (event.occurredAt.getTime() > cutoff) {
+            stopped = true;
+            break;
           }
-          headHmac = linkHmac(keys, headHmac, event);
-          headSeq = event.seq;
-          links.push({ seq: event.seq, eventId: event.id, hmac: headHmac });
-          linked += 1;
+          for (let hole = headSeq + 1n; hole < event.seq; hole += 1n) {
+            headHmac = skippedHmac(keys, headHmac, hole);
+            links.push({ seq: hole, eventId: null, skipped: true, hmac: headHmac });
+            skipped += 1;
+          }
         }
-        if (stopped || events.length < CHAIN_SLICE || links.length >= MAX_PER_PASS) break;
-        // Let the requests that arrived meanwhile run before the next slice.
-        await nextTurn();
+        headHmac = linkHmac(keys, headHmac, event);
+        headSeq = event.seq;
+        links.push({ seq: event.seq, eventId: event.id, skipped: false, hmac: headHmac });
+        linked += 1;
       }
-      if (links.length > 0) {
-        await tx.$executeRaw`
-          INSERT INTO audit_chain (seq, event_id, skipped, hmac)
-          SELECT * FROM unnest(${links.map((l) => l.seq.toString())}::bigint[], ${links.map((l) => l.eventId ?? null)}::uuid[],
-                               ${links.map((l) => l.skipped ?? false)}::boolean[], ${links.map((l) => l.hmac)}::text[])`;
-        const createdAt = new Date(now.getTime());
-        const fields = { lastSeq: headSeq, chainHmac: headHmac, anchor: false, createdAt };
-        await tx.auditCheckpoint.create({ data: { ...fields, signature: checkpointSignature(keys, fields) } });
-      }
-      return { linked, skipped, lastSeq: headSeq, locked: true };
-    },
-    { maxWait: 10_000, timeout: 60_000 },
-  );
+      if (stopped || rows.length < CHAIN_SLICE || links.length >= MAX_PER_PASS) break;
+      // Let the requests that arrived meanwhile run before the next slice.
+      await nextTurn();
+    }
+    if (links.length > 0) {
+      await client.query(
+        `INSERT INTO audit_chain (seq, event_id, skipped, hmac)
+         SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::boolean[], $4::text[])`,
+        [links.map((l) => l.seq.toString()), links.map((l) => l.eventId), links.map((l) => l.skipped), links.map((l) => l.hmac)],
+      );
+      const fields = { lastSeq: headSeq, chainHmac: headHmac, anchor: false, createdAt: new Date(now.getTime()) };
+      await client.query(
+        'INSERT INTO audit_checkpoints (last_seq, chain_hmac, anchor, signature, created_at) VALUES ($1, $2, false, $3, $4)',
+        [headSeq.toString(), headHmac, checkpointSignature(keys, fields), fields.createdAt],
+      );
+    }
+    await client.query('COMMIT');
+    return { linked, skipped, lastSeq: headSeq, locked: true };
+  } catch (error) {
+    failed = error;
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    // A connection whose rollback may not have run goes back closed, not reused mid-transaction.
+    client.release(failed instanceof Error ? failed : undefined);
+  }
 }
 
 export type RetentionOptions = {
@@ -335,6 +375,8 @@ export type AuditChainer = { runOnce(): Promise<void>; close(): Promise<void> };
 /** The background step every server runs; whichever holds the lock chains, the others skip the pass. */
 export function startAuditChainer(options: {
   prisma: PrismaClient;
+  /** Chaining runs on the pool; retention, rare and set-based, through Prisma. */
+  pool: pg.Pool;
   keys: AuditChainKeys;
   log: Logger;
   intervalMs: number;
@@ -347,7 +389,7 @@ export function startAuditChainer(options: {
   let lastRetention = 0;
   const pass = async () => {
     try {
-      const result = await chainAuditEvents(options.prisma, options.keys, { graceMs: options.graceMs });
+      const result = await chainAuditEvents(options.pool, options.keys, { graceMs: options.graceMs });
       if (result.linked + result.skipped > 0) {
         // The log line is an external witness of the newest checkpoint: truncating the database cannot erase it.
         log.info({ lastSeq: result.lastSeq.toString(), linked: result.linked, skipped: result.skipped }, 'audit chain advanced');

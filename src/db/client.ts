@@ -24,7 +24,10 @@ export function connectDatabase(url: string, log: Logger, poolSize = 10): Databa
     // No JIT compilation: every statement here is short, and on a large database the planner's estimates for the
     // set-based ones (a kill switch revoking 10,000 tokens with their security events) crossed PostgreSQL's JIT
     // thresholds, whose compilation then took 1.06 s of a 2.38 s suspension (EXPLAIN ANALYZE, 1,000,000 records).
-    options: '-c jit=off',
+    // Sessions in UTC, whatever the server's or the database's default: Prisma's pg adapter reads a timestamptz by
+    // replacing its offset with +00:00 (@prisma/adapter-pg, normalize_timestamptz), so in any other session time zone
+    // every time Prisma read would be off by the offset, and would disagree with what pg itself reads.
+    options: '-c jit=off -c TimeZone=UTC',
   });
   // An idle connection dying (database restart, network blip) must not crash the process: the pool drops that
   // connection and opens a new one on the next query. Once the pool is closing, a connection the server ends while

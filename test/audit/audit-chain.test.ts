@@ -34,7 +34,7 @@ const write = (db: Database, i: number) =>
     details: { jti: `jti-${i}`, scopes: ['files:read'], nested: { b: 1, a: [i, 'x'] } },
   });
 
-const chain = (db: Database, graceMs = 0) => chainAuditEvents(db.prisma, keys, { graceMs });
+const chain = (db: Database, graceMs = 0) => chainAuditEvents(db.pool, keys, { graceMs });
 /**
  * Changes rows the way an attacker with full database rights would: with triggers off (the append-only triggers
  * refuse an UPDATE otherwise).
@@ -150,7 +150,7 @@ describe('an honest log', () => {
     const db = await freshLog(40);
     const other = connectDatabase((db as { url: string }).url, createLogger('silent'), 2);
     try {
-      const results = await Promise.all([chain(db), chainAuditEvents(other.prisma, keys, { graceMs: 0 }), chain(db)]);
+      const results = await Promise.all([chain(db), chainAuditEvents(other.pool, keys, { graceMs: 0 }), chain(db)]);
       expect(results.reduce((n, r) => n + r.linked, 0)).toBe(40);
       expect(await db.prisma.auditChainLink.count()).toBe(40);
       expect(await verifyAuditChain(db.prisma, keys)).toMatchObject({ ok: true, eventsVerified: 40 });

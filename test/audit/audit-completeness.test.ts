@@ -74,7 +74,7 @@ it('every issued token has exactly one issuance event with the right chain; refu
   // Everything above is chained and verifies.
   const keys = deriveAuditKeys(await loadKek(server.config.kek, server.config.dataDir));
   // The server's own chainer may hold the lock for a moment: this pass must be the one that runs.
-  while (!(await chainAuditEvents(server.db.prisma, keys, { graceMs: 0 })).locked) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (!(await chainAuditEvents(server.db.pool, keys, { graceMs: 0 })).locked) await new Promise((resolve) => setTimeout(resolve, 50));
   const total = await server.db.prisma.auditEvent.count();
   expect(await verifyAuditChain(server.db.prisma, keys)).toMatchObject({ ok: true, eventsVerified: total, unchained: 0 });
 }, 60_000);

@@ -16,7 +16,7 @@ export const auditVerify: CliCommand = {
   async run(ctx, args) {
     const options = parseOptions(args, { 'chain-first': { type: 'boolean' }, json: { type: 'boolean' } });
     const keys = deriveAuditKeys(ctx.kek);
-    if (options['chain-first']) await chainAuditEvents(ctx.db.prisma, keys, { graceMs: ctx.config.audit.chainGraceSeconds * 1000 });
+    if (options['chain-first']) await chainAuditEvents(ctx.db.pool, keys, { graceMs: ctx.config.audit.chainGraceSeconds * 1000 });
     const report = await verifyAuditChain(ctx.db.prisma, keys);
     if (options.json) ctx.print(JSON.stringify(toJson(report)));
     else {
