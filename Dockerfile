@@ -31,4 +31,4 @@ RUN ln -s /app/bin/agentauth.mjs /usr/local/bin/agentauth
 USER node
 EXPOSE 3000
 # Migrations are applied at start under an advisory lock, so several replicas may start at once.
-CMD ["node", "--max-semi-space-size=32", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=32", "--v8-pool-size=0", "dist/src/main.js"]

@@ -20,10 +20,17 @@
 // On Node 24, two alternating runs each: exchange 0.32x / 0.32x of the fair peer with 16 MB, 0.36x / 0.38x with 32 MB,
 // peak RSS 228-236 -> 248-261 MB. (64 MB on Node 20: no clear gain in one run, 0.36x vs 0.34x; peak RSS 281 MB, too near
 // the 300 MB line.)
+//
+// The other: how many helper threads V8's platform runs (garbage collection's parallel and concurrent work). Node starts
+// four whatever the machine; `--v8-pool-size=0` sizes the pool to the machine (available parallelism - 1, at least 1).
+// On the 2-core bench machine that is one helper: four helpers, PostgreSQL's backends and the clients took turns on
+// two cores with the main thread, which waited for a CPU 16-18% of an exchange run (the kernel's schedstat) against
+// 10-11% with one. In four alternating pairs (Node 20): exchange p99 81/81/83/88 ms -> 79/69/73/80, ratio to the fair
+// peer 0.46/0.41/0.44/0.45 -> 0.47/0.45/0.44/0.45, server CPU per request 558-588 -> 523-600 µs.
 // test/config.test.ts keeps the three command lines equal to this list.
 import v8 from 'node:v8';
 
-export const SERVER_NODE_ARGS = ['--max-semi-space-size=32'] as const;
+export const SERVER_NODE_ARGS = ['--max-semi-space-size=32', '--v8-pool-size=0'] as const;
 
 export function applyV8Flags(flags: readonly string[]): void {
   for (const flag of flags) v8.setFlagsFromString(flag);
