@@ -181,6 +181,9 @@ async function dropDatabase(url: string): Promise<void> {
   await admin.end();
 }
 
+/** The servers' data directories this run made, removed with its databases at the end. */
+const dataDirs: string[] = [];
+
 type World = {
   env: Record<string, string>;
   issuer: string;
@@ -200,6 +203,7 @@ type World = {
 async function prepare(name: string, seed?: (url: string, kek: Buffer) => Promise<void>): Promise<World> {
   const databaseUrl = await createDatabase(name);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'agentauth-bench-'));
+  dataDirs.push(dataDir);
   const kekText = randomBytes(32).toString('base64url');
   const adminKey = `aa_admin_${randomBytes(32).toString('base64url')}`;
   const port = await freePort();
@@ -412,6 +416,7 @@ async function main(): Promise<void> {
   } finally {
     await peer.stop();
     for (const url of databases) await dropDatabase(url).catch(() => undefined);
+    for (const dir of dataDirs) await rm(dir, { recursive: true, force: true });
   }
 }
 
