@@ -9,7 +9,6 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
-import pg from 'pg';
 import { createIssuedTokenStore, type IssuanceRow } from '../src/tokens/issued-token-store.js';
 
 const port = Number(process.argv[2] ?? 0);
@@ -18,9 +17,14 @@ const databaseUrl = process.argv[4];
 const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 
 type Issued = { jti: string; clientId: string; scope?: string; exp?: number; iat?: number };
-/** The floor's one write per token: the rows agentauth's recorder writes for a client-credentials token. */
-function recorder(url: string): (token: Issued) => Promise<void> {
-  const { record } = createIssuedTokenStore(new pg.Pool({ connectionString: url, max: 20, options: '-c jit=off' }));
+/**
+ * The floor's one write per token: the rows agentauth's recorder writes for a client-credentials token, on a pool
+ * opened as agentauth opens its own (src/db/client.ts: its size in the bench, its session settings).
+ */
+async function recorder(url: string): Promise<(token: Issued) => Promise<void>> {
+  const { connectDatabase } = await import('../src/db/client.js');
+  const { createLogger } = await import('../src/observability/logger.js');
+  const { record } = createIssuedTokenStore(connectDatabase(url, createLogger('warn'), 20).pool);
   return (token) => {
     const now = Math.floor(Date.now() / 1000);
     const scopes = token.scope ? token.scope.split(' ') : [];
@@ -41,7 +45,7 @@ function recorder(url: string): (token: Issued) => Promise<void> {
     return record(row);
   };
 }
-const record = databaseUrl ? recorder(databaseUrl) : undefined;
+const record = databaseUrl ? await recorder(databaseUrl) : undefined;
 
 const provider = new Provider(`http://127.0.0.1:${port}`, {
   jwks: { keys: [{ ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bench' }] },

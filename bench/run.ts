@@ -321,8 +321,13 @@ function smallScenarios(world: World): Array<[string, Request]> {
     ['introspection, live JWT (agentauth)', world.introspectLive],
     ['introspection, revoked JWT (agentauth)', world.introspectRevoked],
   ];
+  return all.filter(([name]) => selected(name));
+}
+
+/** Whether BENCH_ONLY (comma-separated name prefixes; unset: everything) keeps the scenario of this name. */
+function selected(name: string): boolean {
   const only = process.env.BENCH_ONLY?.split(',').map((prefix) => prefix.trim()).filter(Boolean);
-  return only ? all.filter(([name]) => only.some((prefix) => name.startsWith(prefix))) : all;
+  return !only?.length || only.some((prefix) => name.startsWith(prefix));
 }
 
 /** The durability floor's scenario name (a fair peer whose every token is recorded, bench/baseline-server.ts). */
@@ -368,7 +373,7 @@ async function main(): Promise<void> {
     }
 
     // What durability alone costs inside oidc-provider: the peer, each token recorded (group commit) before the answer.
-    if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').some((prefix) => FLOOR.startsWith(prefix.trim()))) {
+    if (selected(FLOOR)) {
       const url = await createDatabase(`agentauth_bench_floor_${tag}`);
       databases.push(url);
       await applyMigrations(url, log);

@@ -117,8 +117,11 @@ function sameMac(a: string, b: string): boolean {
 
 type Tx = Prisma.TransactionClient;
 
+/** The chain lock, held to the end of the transaction; the chainer (pg) and retention (Prisma) take the same one. */
+const TRY_CHAIN_LOCK = 'SELECT pg_try_advisory_xact_lock($1) AS locked';
+
 async function tryChainLock(tx: Tx): Promise<boolean> {
-  const [row] = await tx.$queryRaw<Array<{ locked: boolean }>>`SELECT pg_try_advisory_xact_lock(${CHAIN_LOCK}) AS locked`;
+  const [row] = await tx.$queryRawUnsafe<Array<{ locked: boolean }>>(TRY_CHAIN_LOCK, CHAIN_LOCK);
   return row?.locked === true;
 }
 
@@ -133,25 +136,15 @@ async function chainHead(client: pg.PoolClient): Promise<{ seq: bigint; hmac: st
 }
 
 /**
- * The events after `seq`, as the chain reads them. The same values `verify` reads through Prisma: seq as a bigint,
- * occurred_at at its stored millisecond precision, the JSON columns parsed from PostgreSQL's own text of them.
+ * The events after `seq`, as the chain reads them: the shape `verify` reads through Prisma (occurred_at at its stored
+ * millisecond precision, the JSON columns parsed from PostgreSQL's own text of them), but for seq, which pg hands over
+ * as text.
  */
 const EVENTS_AFTER = `
-  SELECT seq, id::text AS id, occurred_at, action, outcome, actor_kind, actor_id, user_id, agent_id, actor_chain, client_id,
-         request_id, ip, details
+  SELECT seq, id::text AS id, occurred_at AS "occurredAt", action, outcome, actor_kind AS "actorKind", actor_id AS "actorId",
+         user_id AS "userId", agent_id AS "agentId", actor_chain AS "actorChain", client_id AS "clientId",
+         request_id AS "requestId", ip, details
   FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`;
-
-type EventColumns = {
-  seq: string; id: string; occurred_at: Date; action: string; outcome: string; actor_kind: string; actor_id: string | null;
-  user_id: string | null; agent_id: string | null; actor_chain: unknown; client_id: string | null; request_id: string | null;
-  ip: string | null; details: unknown;
-};
-
-const toEventRow = (row: EventColumns): EventRow => ({
-  seq: BigInt(row.seq), id: row.id, occurredAt: row.occurred_at, action: row.action, outcome: row.outcome, actorKind: row.actor_kind,
-  actorId: row.actor_id, userId: row.user_id, agentId: row.agent_id, actorChain: row.actor_chain, clientId: row.client_id,
-  requestId: row.request_id, ip: row.ip, details: row.details,
-});
 
 type Link = { seq: bigint; eventId: string | null; skipped: boolean; hmac: string };
 
@@ -165,12 +158,12 @@ export type ChainResult = { linked: number; skipped: number; lastSeq: bigint; lo
  */
 export async function chainAuditEvents(pool: pg.Pool, keys: AuditChainKeys, options: { graceMs: number }): Promise<ChainResult> {
   const client = await pool.connect();
-  let failed: unknown;
+  let failed = false;
   try {
     await client.query('BEGIN');
     // A pass that hangs must not hold the lock (and a connection) for ever.
     await client.query("SET LOCAL statement_timeout = '60s'");
-    const { rows: [lock] } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [CHAIN_LOCK]);
+    const { rows: [lock] } = await client.query<{ locked: boolean }>(TRY_CHAIN_LOCK, [CHAIN_LOCK]);
     if (lock?.locked !== true) {
       await client.query('ROLLBACK');
       return { linked: 0, skipped: 0, lastSeq: -1n, locked: false };
@@ -184,11 +177,13 @@ export async function chainAuditEvents(pool: pg.Pool, keys: AuditChainKeys, opti
     let skipped = 0;
     const links: Link[] = [];
     for (;;) {
-      const { rows } = await client.query<EventColumns>({ name: 'agentauth_audit_events_after', text: EVENTS_AFTER, values: [headSeq.toString(), CHAIN_SLICE] });
+      const { rows } = await client.query<Omit<EventRow, 'seq'> & { seq: string }>({
+        name: 'agentauth_audit_events_after', text: EVENTS_AFTER, values: [headSeq.toString(), CHAIN_SLICE],
+      });
       if (rows.length === 0) break;
       let stopped = false;
       for (const row of rows) {
-        const event = toEventRow(row);
+        const event: EventRow = { ...row, seq: BigInt(row.seq) };
         if (event.seq > headSeq + 1n) {
           // A hole: an uncommitted transaction may still hold it, unless the event after it is old enough.
           if (event.occurredAt.getTime() > cutoff) {
@@ -225,12 +220,12 @@ export async function chainAuditEvents(pool: pg.Pool, keys: AuditChainKeys, opti
     await client.query('COMMIT');
     return { linked, skipped, lastSeq: headSeq, locked: true };
   } catch (error) {
-    failed = error;
+    failed = true;
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    // A connection whose rollback may not have run goes back closed, not reused mid-transaction.
-    client.release(failed instanceof Error ? failed : undefined);
+    // After a failure the connection is closed rather than reused: its rollback may not have run.
+    client.release(failed);
   }
 }
 
