@@ -19,7 +19,8 @@ const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 type Issued = { jti: string; clientId: string; scope?: string; exp?: number; iat?: number };
 /**
  * The floor's one write per token: the rows agentauth's recorder writes for a client-credentials token, on a pool
- * opened as agentauth opens its own (src/db/client.ts: its size in the bench, its session settings).
+ * opened as agentauth opens its own (src/db/client.ts: its size in the bench, its session settings). Imported only for
+ * the floor, so the plain peer (no database URL) loads nothing of agentauth's database layer.
  */
 async function recorder(url: string): Promise<(token: Issued) => Promise<void>> {
   const { connectDatabase } = await import('../src/db/client.js');

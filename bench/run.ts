@@ -483,11 +483,11 @@ function goals(
   if (large) {
     // The verdict is the ratio of ratios (each run against the peer runs around it); the plain rates and the CPU a
     // request cost in each are printed beside it, because a peer run in a slow minute moves one ratio and not the other.
-    const l = large.result;
+    const onLarge = large.result;
     const cost = (r: Scenario) => (r.serverUs ?? NaN) + (r.postgresUs ?? NaN);
-    goal(ratio(l) >= 0.9 * ratio(exchange) && l.non2xx + l.errors === 0,
-      `exchange on the large database within 10% (${(ratio(l) / ratio(exchange)).toFixed(2)} of the small database's ratio to the peer; ` +
-      `its rate ${(l.rps / exchange.rps).toFixed(2)}x and its CPU per request, server and PostgreSQL, ${(cost(l) / cost(exchange)).toFixed(2)}x the small database's)`);
+    goal(ratio(onLarge) >= 0.9 * ratio(exchange) && onLarge.non2xx + onLarge.errors === 0,
+      `exchange on the large database within 10% (${(ratio(onLarge) / ratio(exchange)).toFixed(2)} of the small database's ratio to the peer; ` +
+      `its rate ${(onLarge.rps / exchange.rps).toFixed(2)}x and its CPU per request, server and PostgreSQL, ${(cost(onLarge) / cost(exchange)).toFixed(2)}x the small database's)`);
   }
   if (cascade) goal(cascade.ms <= 2000 && cascade.nextStatus >= 400, `suspension with 10,000 live tokens <= 2 s (${cascade.ms.toFixed(0)} ms) and the next exchange refused (${cascade.nextStatus})`);
   goal(rssMb < 300, `server RSS under load < 300 MB (${rssMb.toFixed(0)} MB)`);
